@@ -1,0 +1,45 @@
+"""Writes window predictions of ``predict`` to a CSV file in the run directory."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Optional
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import BasePredictionWriter
+
+from callbacks.run_summary import run_dir
+
+COLUMNS = ("video", "start", "end", "probability", "label")
+
+
+class WindowPredictionWriter(BasePredictionWriter):
+    """One row per window: video, first frame, end frame (exclusive), P(violent), true label.
+
+    Args:
+        output_dir: folder of the CSV; defaults to the run's log directory.
+        filename: file name; under DDP each rank writes ``<stem>.rank<k>.csv``.
+    """
+
+    def __init__(self, output_dir: Optional[str] = None, filename: str = "predictions.csv"):
+        super().__init__(write_interval="epoch")
+        self.output_dir = output_dir
+        self.filename = filename
+        self.path: Optional[Path] = None
+
+    def write_on_epoch_end(self, trainer: pl.Trainer, pl_module, predictions, batch_indices) -> None:
+        directory = Path(self.output_dir) if self.output_dir else run_dir(trainer)
+        directory.mkdir(parents=True, exist_ok=True)
+        name = Path(self.filename)
+        if trainer.world_size > 1:
+            name = name.with_name(f"{name.stem}.rank{trainer.global_rank}{name.suffix}")
+        batches = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
+        self.path = directory / name
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(COLUMNS)
+            for batch in batches:
+                writer.writerows(zip(*(batch[c] for c in COLUMNS)))
+        tmp.replace(self.path)

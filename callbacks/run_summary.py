@@ -1,0 +1,87 @@
+"""Writes ``summary.json`` at the end of every fit / validate / test run and prints a table.
+
+After ``fit`` the summary holds the metrics of the best checkpoint, re-validated (the
+command line runs that validation), plus the last epoch's metrics under ``last_epoch``;
+after ``validate`` or ``test``, the metrics of that run. Keys are the logged metric names
+(``val/f1``, ``test/auroc``, ...), plus ``stage``, ``ckpt_path`` and ``config_hash``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+import lightning.pytorch as pl
+from lightning.pytorch.utilities import rank_zero_only
+from rich.console import Console
+from rich.table import Table
+
+SUMMARY_NAME = "summary.json"
+
+
+def run_dir(trainer: pl.Trainer) -> Path:
+    """The run's log directory, or the trainer's root directory when there is no logger."""
+    return Path(trainer.log_dir or trainer.default_root_dir)
+
+
+def _plain(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+    out = {}
+    for key, value in sorted(metrics.items()):
+        if key.startswith(prefix) and not key.endswith("_step"):
+            number = float(value)
+            out[key.removesuffix("_epoch")] = number if math.isfinite(number) else None
+    return out
+
+
+class RunSummary(pl.Callback):
+    def __init__(self, config_hash: Optional[str] = None, print_table: bool = True):
+        self.config_hash = config_hash
+        self.print_table = print_table
+        self.last_path: Optional[Path] = None
+        self._fit: Optional[dict[str, Any]] = None
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        checkpoint = trainer.checkpoint_callback
+        best = getattr(checkpoint, "best_model_path", "") or None
+        fit = {"epochs": trainer.current_epoch, "last_epoch": _plain(trainer.callback_metrics, "val/")}
+        # With a best checkpoint, the command line validates it next and that run completes
+        # this summary; the table is printed then, once.
+        self._fit = fit if best else None
+        self._write(trainer, "fit", fit["last_epoch"], best, extra={"epochs": fit["epochs"]}, show=not best)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.state.fn != "validate":
+            return
+        if self._fit is not None:  # the validation of the best checkpoint that closes a fit
+            fit, self._fit = self._fit, None
+            self._write(trainer, "fit", _plain(trainer.callback_metrics, "val/"), trainer.ckpt_path, extra=fit)
+        else:
+            self._write(trainer, "validate", _plain(trainer.callback_metrics, "val/"), trainer.ckpt_path)
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._write(trainer, "test", _plain(trainer.callback_metrics, "test/"), trainer.ckpt_path)
+
+    @rank_zero_only
+    def _write(self, trainer, stage: str, metrics: dict, ckpt_path, extra: Optional[dict] = None, show: bool = True) -> None:
+        summary = {"stage": stage, **metrics, "ckpt_path": str(ckpt_path) if ckpt_path else None,
+                   "config_hash": self.config_hash, **(extra or {})}
+        directory = run_dir(trainer)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / SUMMARY_NAME
+        tmp = path.with_name(SUMMARY_NAME + ".tmp")
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+        tmp.replace(path)
+        self.last_path = path
+        if self.print_table and show:
+            self._print(stage, metrics, path)
+
+    @staticmethod
+    def _print(stage: str, metrics: dict, path: Path) -> None:
+        table = Table(title=f"{stage} summary", caption=str(path))
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        for key, value in metrics.items():
+            table.add_row(key, "nan" if value is None else f"{value:.4f}")
+        Console().print(table)

@@ -1,0 +1,1 @@
+"""Video decoding, windowing and sampling, dataset layouts and the Lightning datamodules."""

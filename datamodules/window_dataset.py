@@ -1,0 +1,60 @@
+"""A map-style dataset of sliding windows: each item is the frames of one window, per stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from datamodules.video_io import read_frames
+from datamodules.windows import union_indices
+from models.encoders.preprocess import resize_and_crop
+
+
+@dataclass(frozen=True)
+class WindowItem:
+    """One window of one video: where it starts and which frames each stream reads."""
+
+    video_id: str
+    path: Path
+    start: int
+    end: int  # exclusive, before padding: min(start + window, num_frames)
+    label: int
+    indices: dict[str, list[int]] = field(hash=False)
+
+
+def resize_short_side(frames: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, size', size', 3) uint8: short side to ``size``, centre-cropped square."""
+    if tuple(frames.shape[1:3]) == (size, size):
+        return frames
+    x = resize_and_crop(frames.permute(0, 3, 1, 2).float(), size)
+    return x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+class WindowDataset(Dataset):
+    """Decodes the union of a window's stream indices once, then gathers each stream's frames.
+
+    An item is ``{"video": (Tv, S, S, 3), "image": (Ti, S, S, 3), "text": (Tt, S, S, 3)}``
+    uint8 frames (S = ``frame_size``, or the native size when None) plus ``label``,
+    ``video_id``, ``start`` and ``end``.
+    """
+
+    def __init__(self, windows: list[WindowItem], frame_size: int | None):
+        self.windows = windows
+        self.frame_size = frame_size
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.windows[index]
+        needed = union_indices(item.indices)
+        frames = torch.from_numpy(read_frames(item.path, needed))
+        if self.frame_size is not None:
+            frames = resize_short_side(frames, self.frame_size)
+        position = {frame: row for row, frame in enumerate(needed)}
+        sample = {name: frames[[position[i] for i in idx]] for name, idx in item.indices.items()}
+        sample.update(label=torch.tensor(item.label), video_id=item.video_id, start=item.start, end=item.end)
+        return sample

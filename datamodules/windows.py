@@ -1,0 +1,57 @@
+"""Sliding windows over a video and uniform frame sampling inside a window.
+
+Pure functions, no I/O. Every frame index the data pipeline reads comes from here.
+
+Rules
+-----
+* Windows are ``window`` frames long and start every ``stride`` frames, from frame 0.
+  If the last regular window stops short of the video's end, one more window is
+  aligned to the end, so every frame is covered by at least one window.
+* A video shorter than one window yields a single window starting at 0; indices past
+  its last frame are replaced by the last frame (padding by repetition).
+* ``count`` frames are sampled uniformly inside a window: the centre of each of
+  ``count`` equal segments, ``start + floor((i + 0.5) * window / count)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+def window_starts(num_frames: int, window: int, stride: int) -> list[int]:
+    """First frame of every window over a video of ``num_frames`` frames."""
+    if num_frames < 1:
+        raise ValueError(f"a video needs at least one frame, got num_frames={num_frames}")
+    if window < 1 or stride < 1:
+        raise ValueError(f"window and stride must be >= 1, got window={window}, stride={stride}")
+    if num_frames <= window:
+        return [0]
+    starts = list(range(0, num_frames - window + 1, stride))
+    if starts[-1] + window < num_frames:
+        starts.append(num_frames - window)
+    return starts
+
+
+def uniform_indices(start: int, window: int, count: int, num_frames: int) -> list[int]:
+    """``count`` frame indices spread uniformly over ``[start, start + window)``.
+
+    Indices at or past ``num_frames`` are clamped to the last frame (short-video padding).
+    """
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    if count > window:
+        raise ValueError(f"cannot sample {count} distinct positions from a {window}-frame window")
+    last = num_frames - 1
+    return [min(start + ((2 * i + 1) * window) // (2 * count), last) for i in range(count)]
+
+
+def window_indices(
+    start: int, window: int, counts: Mapping[str, int], num_frames: int
+) -> dict[str, list[int]]:
+    """Per-stream frame indices for one window, e.g. ``counts={"video": 16, "image": 16, "text": 4}``."""
+    return {name: uniform_indices(start, window, n, num_frames) for name, n in counts.items()}
+
+
+def union_indices(per_stream: Mapping[str, list[int]]) -> list[int]:
+    """Sorted distinct frames needed by all streams of a window: each is decoded once."""
+    return sorted({i for indices in per_stream.values() for i in indices})

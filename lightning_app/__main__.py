@@ -1,0 +1,21 @@
+"""``python -m lightning_app SUBCOMMAND --config NAME.yaml``: user errors end in one line, exit status 2."""
+
+from __future__ import annotations
+
+import sys
+
+from lightning_app.errors import UserError
+
+
+def main() -> None:
+    try:
+        from lightning_app.cli import cli_main
+
+        cli_main()
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""LightningCLI for the project: ``python -m lightning_app {fit,validate,test,predict} --config NAME.yaml``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import Any, Optional
+
+from lightning.pytorch import Callback, Trainer
+from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import CSVLogger
+
+from callbacks.run_summary import RunSummary
+from datamodules.video_datamodule import VideoWindowDataModule
+from lightning_app.config_paths import resolve_config_args
+from models.lit_module import VideoFusionModule
+
+# The frozen encoders stay in eval mode on purpose.
+warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+
+# Sections of the resolved config that define an experiment's numbers.
+HASHED_SECTIONS = ("seed_everything", "model", "data")
+
+
+class VideoFusionCLI(LightningCLI):
+    """LightningCLI with omegaconf parsing, a CSV logger under ``default_root_dir`` unless
+    the config names another, a rich progress bar unless the config names another or turns it
+    off, a ``RunSummary`` on every run, and, after ``fit``, a validation
+    of the best checkpoint whose metrics go into ``summary.json``."""
+
+    def _config_hash(self) -> str:
+        config = self.config.get(str(self.subcommand), self.config)
+        parser = self._parser(self.subcommand)
+        full = json.loads(parser.dump(config, format="json", skip_check=True))
+        relevant = {key: full.get(key) for key in HASHED_SECTIONS}
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
+        if config.get("logger") in (None, True):
+            config["logger"] = CSVLogger(save_dir=config.get("default_root_dir") or ".", name="lightning_logs")
+        callbacks = [*callbacks, RunSummary(config_hash=self._config_hash())]
+        configured = config.get("callbacks") or []
+        if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
+            callbacks.append(RichProgressBar())
+        return super()._instantiate_trainer(config, callbacks)
+
+    def after_fit(self) -> None:
+        checkpoint = self.trainer.checkpoint_callback
+        best = getattr(checkpoint, "best_model_path", "") if checkpoint else ""
+        if best and not self.trainer.interrupted:
+            self.trainer.validate(self.model, datamodule=self.datamodule, ckpt_path=best, verbose=False)
+
+
+def cli_main(args: Optional[Sequence[str]] = None, run: bool = True) -> VideoFusionCLI:
+    if args is None:  # from the command line: rewrite sys.argv itself, as LightningCLI reads it
+        sys.argv[1:] = resolve_config_args(sys.argv[1:])
+    else:
+        args = resolve_config_args(args)
+    return VideoFusionCLI(
+        VideoFusionModule,
+        VideoWindowDataModule,
+        subclass_mode_data=True,
+        args=args,
+        run=run,
+        parser_kwargs={"parser_mode": "omegaconf"},
+        save_config_kwargs={"overwrite": True},
+    )

@@ -1,0 +1,88 @@
+"""Cross-attention fusion of the GRU outputs: the image stream queries video and text.
+
+z_iv = Attention(Q = image, K = V = video), z_it = Attention(Q = image, K = V = text),
+h = [z_iv ; z_it]. Two forms:
+
+* ``sequence`` (default): queries, keys and values are the GRU output sequences; the
+  attended sequence is mean-pooled over the query steps.
+* ``final_state`` (the paper's literal form): one vector per stream. Attention over a single
+  key is degenerate (its softmax weight is 1), so z is the projected key's value.
+
+``bidirectional`` adds the reverse direction (video -> image, text -> image), giving 4 d_h.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+FusionMode = Literal["sequence", "final_state"]
+
+
+class CrossAttention(nn.Module):
+    """Multi-head scaled dot-product attention of ``query`` over ``context``: softmax(QK^T / sqrt(d)) V."""
+
+    def __init__(self, dim: int, num_heads: int = 1, dropout: float = 0.0):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.q_proj = nn.Linear(dim, dim)
+        self.k_proj = nn.Linear(dim, dim)
+        self.v_proj = nn.Linear(dim, dim)
+        self.out_proj = nn.Linear(dim, dim)
+        self.dropout = dropout
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        batch, steps, dim = x.shape
+        return x.view(batch, steps, self.num_heads, dim // self.num_heads).transpose(1, 2)
+
+    def forward(self, query: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """query (B, Tq, d), context (B, Tk, d) -> (B, Tq, d)."""
+        q, k, v = self._heads(self.q_proj(query)), self._heads(self.k_proj(context)), self._heads(self.v_proj(context))
+        attended = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        batch, _, steps, head_dim = attended.shape
+        return self.out_proj(attended.transpose(1, 2).reshape(batch, steps, self.num_heads * head_dim))
+
+
+def reference_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) v, written out; the independent check for ``CrossAttention``."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    return scores.softmax(dim=-1) @ v
+
+
+class CrossAttentionFusion(nn.Module):
+    """GRU outputs of the three streams -> fused vector h of ``out_dim`` = 2 d_h (4 d_h if bidirectional)."""
+
+    def __init__(self, hidden_dim: int, num_heads: int = 1, mode: FusionMode = "sequence",
+                 bidirectional: bool = False, dropout: float = 0.0):
+        super().__init__()
+        if mode not in ("sequence", "final_state"):
+            raise ValueError(f"unknown fusion mode {mode!r}; choose sequence or final_state")
+        self.mode = mode
+        self.bidirectional = bidirectional
+        self.image_video = CrossAttention(hidden_dim, num_heads, dropout)
+        self.image_text = CrossAttention(hidden_dim, num_heads, dropout)
+        if bidirectional:
+            self.video_image = CrossAttention(hidden_dim, num_heads, dropout)
+            self.text_image = CrossAttention(hidden_dim, num_heads, dropout)
+        self.out_dim = hidden_dim * (4 if bidirectional else 2)
+
+    def forward(self, streams: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """``streams[name] = (outputs (B, T, d_h), final state (B, d_h))`` for video, image, text."""
+        if self.mode == "sequence":
+            seq = {name: outputs for name, (outputs, _) in streams.items()}
+        else:
+            seq = {name: final.unsqueeze(1) for name, (_, final) in streams.items()}
+        parts = [
+            self.image_video(seq["image"], seq["video"]).mean(dim=1),
+            self.image_text(seq["image"], seq["text"]).mean(dim=1),
+        ]
+        if self.bidirectional:
+            parts.append(self.video_image(seq["video"], seq["image"]).mean(dim=1))
+            parts.append(self.text_image(seq["text"], seq["image"]).mean(dim=1))
+        return torch.cat(parts, dim=-1)

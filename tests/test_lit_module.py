@@ -1,0 +1,49 @@
+import pytest
+import torch
+
+from lightning_app.errors import ConfigError
+from models.lit_module import VideoFusionModule
+
+TINY = dict(video_encoder={"name": "videoprism-tiny"}, clip_encoder={"name": "clip-tiny"}, captioner={"name": "blip-tiny"}, hidden_dim=16)
+
+
+def _batch(batch=4):
+    g = torch.Generator().manual_seed(0)
+    frames = lambda t: torch.randint(0, 256, (batch, t, 32, 32, 3), dtype=torch.uint8, generator=g)  # noqa: E731
+    return {"video": frames(16), "image": frames(16), "text": frames(4), "label": torch.tensor([0, 1, 0, 1][:batch])}
+
+
+def test_encoders_are_not_optimised_and_unchanged_by_a_training_step():
+    module = VideoFusionModule(**TINY)
+    optimiser = module.configure_optimizers()
+    optimised = {id(p) for group in optimiser.param_groups for p in group["params"]}
+    assert not optimised & {id(p) for p in module.extractor.parameters()}
+    assert optimised == {id(p) for p in module.model.parameters()}
+    before = {k: v.clone() for k, v in module.extractor.state_dict().items()}
+    model_before = {k: v.clone() for k, v in module.model.state_dict().items()}
+    module.train()
+    loss = module.loss_fn(module(_batch()), _batch()["label"].float())
+    loss.backward()
+    optimiser.step()
+    assert all(p.grad is None for p in module.extractor.parameters())
+    assert all(torch.equal(v, before[k]) for k, v in module.extractor.state_dict().items())
+    assert any(not torch.equal(v, model_before[k]) for k, v in module.model.state_dict().items())
+
+
+def test_checkpoint_omits_encoders_and_restores_them_from_the_spec():
+    module = VideoFusionModule(**TINY)
+    checkpoint = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}
+    module.on_save_checkpoint(checkpoint)
+    assert checkpoint["state_dict"] and not any(k.startswith("extractor.") for k in checkpoint["state_dict"])
+    fresh = VideoFusionModule(**TINY)
+    fresh.on_load_checkpoint(checkpoint)
+    fresh.load_state_dict(checkpoint["state_dict"], strict=True)
+    fresh.eval(), module.eval()
+    assert torch.allclose(fresh(_batch()), module(_batch()))
+
+
+def test_loading_with_other_encoders_is_refused():
+    module = VideoFusionModule(**TINY)
+    checkpoint = {"state_dict": {}, "hyper_parameters": {**module.hparams, "video_encoder": {"name": "videoprism-tiny", "seed": 5}}}
+    with pytest.raises(ConfigError, match="model.video_encoder: the checkpoint was trained with"):
+        module.on_load_checkpoint(checkpoint)
