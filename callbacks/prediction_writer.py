@@ -11,11 +11,11 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 from callbacks.run_summary import run_dir
 
-COLUMNS = ("video", "start", "end", "probability", "label")
-
 
 class WindowPredictionWriter(BasePredictionWriter):
-    """One row per window: video, first frame, end frame (exclusive), P(violent), true label.
+    """One row per window: video, first frame, end frame (exclusive), then the task's
+    predictions and targets (``probability``, ``label`` for violence; ``valence``, ``arousal``,
+    ``target_valence``, ``target_arousal`` for valence-arousal).
 
     Args:
         output_dir: folder of the CSV; defaults to the run's log directory.
@@ -39,7 +39,8 @@ class WindowPredictionWriter(BasePredictionWriter):
         tmp = self.path.with_name(self.path.name + ".tmp")
         with tmp.open("w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(COLUMNS)
+            columns = list(batches[0]) if batches else []
+            writer.writerow(columns)
             for batch in batches:
-                writer.writerows(zip(*(batch[c] for c in COLUMNS)))
+                writer.writerows(zip(*(batch[c] for c in columns)))
         tmp.replace(self.path)

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.utilities import rank_zero_only
-from rich.console import Console
-from rich.table import Table
+
+from lightning_app.terminal import print_table
 
 SUMMARY_NAME = "summary.json"
 
@@ -35,6 +36,13 @@ def _plain(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
     return out
 
 
+def _checkpoint_epoch(path: Optional[str]) -> Optional[int]:
+    """The epoch a checkpoint was saved at (0-based), read from the file."""
+    if not path:
+        return None
+    return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
+
+
 class RunSummary(pl.Callback):
     def __init__(self, config_hash: Optional[str] = None, print_table: bool = True):
         self.config_hash = config_hash
@@ -45,11 +53,12 @@ class RunSummary(pl.Callback):
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         checkpoint = trainer.checkpoint_callback
         best = getattr(checkpoint, "best_model_path", "") or None
-        fit = {"epochs": trainer.current_epoch, "last_epoch": _plain(trainer.callback_metrics, "val/")}
+        fit = {"epochs": trainer.current_epoch, "best_epoch": _checkpoint_epoch(best),
+               "last_epoch": _plain(trainer.callback_metrics, "val/")}
         # With a best checkpoint, the command line validates it next and that run completes
         # this summary; the table is printed then, once.
         self._fit = fit if best else None
-        self._write(trainer, "fit", fit["last_epoch"], best, extra={"epochs": fit["epochs"]}, show=not best)
+        self._write(trainer, "fit", fit["last_epoch"], best, extra={k: fit[k] for k in ("epochs", "best_epoch")}, show=not best)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or trainer.state.fn != "validate":
@@ -65,8 +74,9 @@ class RunSummary(pl.Callback):
 
     @rank_zero_only
     def _write(self, trainer, stage: str, metrics: dict, ckpt_path, extra: Optional[dict] = None, show: bool = True) -> None:
+        checkpoint = trainer.checkpoint_callback
         summary = {"stage": stage, **metrics, "ckpt_path": str(ckpt_path) if ckpt_path else None,
-                   "config_hash": self.config_hash, **(extra or {})}
+                   "monitor": getattr(checkpoint, "monitor", None), "config_hash": self.config_hash, **(extra or {})}
         directory = run_dir(trainer)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / SUMMARY_NAME
@@ -79,9 +89,5 @@ class RunSummary(pl.Callback):
 
     @staticmethod
     def _print(stage: str, metrics: dict, path: Path) -> None:
-        table = Table(title=f"{stage} summary", caption=str(path))
-        table.add_column("metric")
-        table.add_column("value", justify="right")
-        for key, value in metrics.items():
-            table.add_row(key, "nan" if value is None else f"{value:.4f}")
-        Console().print(table)
+        rows = [(key, "nan" if value is None else f"{value:.4f}") for key, value in metrics.items()]
+        print_table(f"{stage} summary", ("metric", "value"), rows, caption=str(path))

@@ -1,16 +1,17 @@
-"""Fold assignment by video (never by window): seeded and stratified by label."""
+"""Fold assignment by video (never by window): seeded, stratified by label where there is one,
+and keeping groups of records (two face tracks of one video) in one fold."""
 
 from __future__ import annotations
 
 import random
 from collections import defaultdict
-from typing import Hashable, Sequence
+from typing import Hashable, Optional, Sequence
 
 
 def stratified_folds(labels: Sequence[Hashable], num_folds: int, seed: int) -> list[int]:
-    """A fold number in ``[0, num_folds)`` for every video, balanced within each label.
+    """A fold number in ``[0, num_folds)`` for every item, balanced within each label.
 
-    Videos of each label are shuffled with ``seed`` and dealt round-robin, continuing the
+    Items of each label are shuffled with ``seed`` and dealt round-robin, continuing the
     deal across labels so fold sizes differ by at most one.
     """
     if num_folds < 2:
@@ -28,3 +29,18 @@ def stratified_folds(labels: Sequence[Hashable], num_folds: int, seed: int) -> l
             folds[position] = dealt % num_folds
             dealt += 1
     return folds
+
+
+def group_folds(groups: Sequence[str], strata: Sequence[Optional[int]], num_folds: int, seed: int) -> list[int]:
+    """Folds per record such that all records of a group share one fold.
+
+    A group is stratified by the largest stratum among its records (a video with any violent
+    track counts as violent); records without strata are dealt as one class.
+    """
+    group_stratum: dict[str, int] = {}
+    for group, stratum in zip(groups, strata):
+        value = -1 if stratum is None else stratum
+        group_stratum[group] = max(group_stratum.get(group, value), value)
+    names = sorted(group_stratum)
+    assigned = dict(zip(names, stratified_folds([group_stratum[n] for n in names], num_folds, seed)))
+    return [assigned[g] for g in groups]

@@ -30,6 +30,7 @@ class VideoInfo:
 def _open(path: Path):
     import decord
 
+    decord.logging.set_level(decord.logging.QUIET)  # our DataError says what went wrong, once
     if not path.is_file():
         raise DataError(f"video not found: {path}")
     if path.stat().st_size == 0:

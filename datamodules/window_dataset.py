@@ -1,13 +1,16 @@
-"""A map-style dataset of sliding windows: each item is the frames of one window, per stream."""
+"""A map-style dataset of sliding windows: each item is the frames of one window, per stream,
+with the window's target and the frame-level targets it covers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from datamodules.labels import FrameTargets
 from datamodules.video_io import read_frames
 from datamodules.windows import union_indices
 from models.encoders.preprocess import resize_and_crop
@@ -15,18 +18,19 @@ from models.encoders.preprocess import resize_and_crop
 
 @dataclass(frozen=True)
 class WindowItem:
-    """One window of one video: where it starts and which frames each stream reads."""
+    """One window of one video: where it starts, its target and which frames each stream reads."""
 
+    video_index: int
     video_id: str
     path: Path
     start: int
     end: int  # exclusive, before padding: min(start + window, num_frames)
-    label: int
-    indices: dict[str, list[int]] = field(hash=False)
+    target: np.ndarray = field(hash=False, compare=False)  # (C,) float32
+    indices: dict[str, list[int]] = field(hash=False, compare=False)
 
 
 def resize_short_side(frames: torch.Tensor, size: int) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, size', size', 3) uint8: short side to ``size``, centre-cropped square."""
+    """(N, H, W, 3) uint8 -> (N, size, size, 3) uint8: short side to ``size``, centre-cropped square."""
     if tuple(frames.shape[1:3]) == (size, size):
         return frames
     x = resize_and_crop(frames.permute(0, 3, 1, 2).float(), size)
@@ -36,13 +40,16 @@ def resize_short_side(frames: torch.Tensor, size: int) -> torch.Tensor:
 class WindowDataset(Dataset):
     """Decodes the union of a window's stream indices once, then gathers each stream's frames.
 
-    An item is ``{"video": (Tv, S, S, 3), "image": (Ti, S, S, 3), "text": (Tt, S, S, 3)}``
-    uint8 frames (S = ``frame_size``, or the native size when None) plus ``label``,
-    ``video_id``, ``start`` and ``end``.
+    An item holds ``video`` (Tv, S, S, 3), ``image`` (Ti, S, S, 3) and ``text`` (Tt, S, S, 3)
+    uint8 frames (S = ``frame_size``, or the native size when None), ``target`` (C,),
+    ``frame_target`` (window, C) and ``frame_mask`` (window,) for the frames the window
+    covers (padding is masked), and ``video_index``, ``video_id``, ``start``, ``end``.
     """
 
-    def __init__(self, windows: list[WindowItem], frame_size: int | None):
+    def __init__(self, windows: list[WindowItem], targets: dict[int, FrameTargets], window: int, frame_size: int | None):
         self.windows = windows
+        self.targets = targets
+        self.window = window
         self.frame_size = frame_size
 
     def __len__(self) -> int:
@@ -56,5 +63,14 @@ class WindowDataset(Dataset):
             frames = resize_short_side(frames, self.frame_size)
         position = {frame: row for row, frame in enumerate(needed)}
         sample = {name: frames[[position[i] for i in idx]] for name, idx in item.indices.items()}
-        sample.update(label=torch.tensor(item.label), video_id=item.video_id, start=item.start, end=item.end)
+        frame_values, frame_valid = self.targets[item.video_index].window(item.start, self.window)
+        sample.update(
+            target=torch.from_numpy(item.target),
+            frame_target=torch.from_numpy(frame_values),
+            frame_mask=torch.from_numpy(frame_valid),
+            video_index=item.video_index,
+            video_id=item.video_id,
+            start=item.start,
+            end=item.end,
+        )
         return sample

@@ -9,6 +9,10 @@ from lightning_app.errors import UserError
 
 def main() -> None:
     try:
+        if sys.argv[1:2] == ["cv"]:
+            from lightning_app.cv import cv_main
+
+            sys.exit(cv_main(sys.argv[2:]))
         from lightning_app.cli import cli_main
 
         cli_main()

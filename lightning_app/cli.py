@@ -15,7 +15,7 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 
 from callbacks.run_summary import RunSummary
-from datamodules.video_datamodule import VideoWindowDataModule
+from datamodules.window_datamodule import WindowDataModule
 from lightning_app.config_paths import resolve_config_args
 from models.lit_module import VideoFusionModule
 
@@ -56,6 +56,26 @@ class VideoFusionCLI(LightningCLI):
             self.trainer.validate(self.model, datamodule=self.datamodule, ckpt_path=best, verbose=False)
 
 
+class _Parsed(Exception):
+    """Carries a parsed config out of ``_ConfigReader`` before anything is instantiated."""
+
+
+class _ConfigReader(VideoFusionCLI):
+    def before_instantiate_classes(self) -> None:
+        config = self.config.get(str(self.subcommand), self.config)
+        raise _Parsed(json.loads(self._parser(self.subcommand).dump(config, format="json", skip_check=True)))
+
+
+def parse_config(args: Sequence[str]) -> dict[str, Any]:
+    """The fully resolved config of a command line, as plain data, without building anything."""
+    try:
+        _ConfigReader(VideoFusionModule, WindowDataModule, subclass_mode_data=True, args=resolve_config_args(args),
+                      parser_kwargs={"parser_mode": "omegaconf"})
+    except _Parsed as parsed:
+        return parsed.args[0]
+    raise RuntimeError("the config reader returned without a config")
+
+
 def cli_main(args: Optional[Sequence[str]] = None, run: bool = True) -> VideoFusionCLI:
     if args is None:  # from the command line: rewrite sys.argv itself, as LightningCLI reads it
         sys.argv[1:] = resolve_config_args(sys.argv[1:])
@@ -63,7 +83,7 @@ def cli_main(args: Optional[Sequence[str]] = None, run: bool = True) -> VideoFus
         args = resolve_config_args(args)
     return VideoFusionCLI(
         VideoFusionModule,
-        VideoWindowDataModule,
+        WindowDataModule,
         subclass_mode_data=True,
         args=args,
         run=run,

@@ -1,4 +1,4 @@
-"""The LightningModule: frozen feature extraction, the fusion model, focal loss and metrics."""
+"""The LightningModule: frozen feature extraction, the fusion model, the task's loss and metrics."""
 
 from __future__ import annotations
 
@@ -6,35 +6,28 @@ from typing import Any, Optional
 
 import lightning.pytorch as pl
 import torch
-from torchmetrics import MetricCollection
-from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryF1Score
 
 from lightning_app.errors import ConfigError
 from models.feature_extractor import FrozenFeatureExtractor
+from models.frame_metrics import FramePredictionAggregator
 from models.fusion import FusionMode
 from models.fusion_model import CrossAttentiveGRU
-from models.losses import BinaryFocalLoss
 from models.stream_encoder import InputNorm
+from models.tasks import RegressionLoss, TaskName, make_task
 
 EXTRACTOR_PREFIX = "extractor."
 ENCODER_KEYS = ("video_encoder", "clip_encoder", "captioner")
-
-
-def _binary_metrics(prefix: str, threshold: float) -> MetricCollection:
-    return MetricCollection(
-        {
-            "f1": BinaryF1Score(threshold=threshold),
-            "acc": BinaryAccuracy(threshold=threshold),
-            "auroc": BinaryAUROC(),
-        },
-        prefix=prefix,
-    )
+STAGES = ("train", "val", "test")
 
 
 class VideoFusionModule(pl.LightningModule):
-    """Violence classification (DVD-style) from video, image and caption streams.
+    """Video understanding from video, image and caption streams: violence classification
+    (DVD) or valence-arousal regression (Aff-Wild2).
 
     Args:
+        task: ``violence`` (1 logit, focal loss, F1 / accuracy / AUROC) or ``valence_arousal``
+            (2 outputs in [-1, 1], MSE / CCC loss, CCC per dimension and their mean). Must match
+            the datamodule's task.
         video_encoder / clip_encoder / captioner: registry specs of the frozen encoders,
             ``{name: ..., <options>}`` (see ``models/encoders``).
         hidden_dim: GRU hidden size d_h; the fused vector has 2 d_h (4 d_h if bidirectional).
@@ -45,12 +38,18 @@ class VideoFusionModule(pl.LightningModule):
         input_norm: normalisation of encoder features before each GRU (``layer``,
             ``center`` = per-window centring and standardisation, ``none``).
         focal_alpha / focal_gamma: focal loss weighting (alpha=None: no class weighting).
+        regression_loss: ``mse``, ``ccc`` (1 - mean CCC) or ``mse+ccc``.
         lr / weight_decay: AdamW settings.
         threshold: probability above which a window is called violent.
+
+    Metrics accumulate over the epoch (torchmetrics, synchronised across DDP ranks). In
+    validation and test, ``frame_*`` metrics score every annotated frame with the mean
+    prediction of the windows covering it.
     """
 
     def __init__(
         self,
+        task: TaskName = "violence",
         video_encoder: Optional[dict[str, Any]] = None,
         clip_encoder: Optional[dict[str, Any]] = None,
         captioner: Optional[dict[str, Any]] = None,
@@ -62,6 +61,7 @@ class VideoFusionModule(pl.LightningModule):
         dropout: float = 0.1,
         focal_alpha: Optional[float] = 0.25,
         focal_gamma: float = 2.0,
+        regression_loss: RegressionLoss = "mse",
         lr: float = 3e-4,
         weight_decay: float = 0.01,
         threshold: float = 0.5,
@@ -72,49 +72,79 @@ class VideoFusionModule(pl.LightningModule):
         captioner = captioner or {"name": "blip"}
         self.save_hyperparameters()
         self.hparams.update(video_encoder=video_encoder, clip_encoder=clip_encoder, captioner=captioner)
+        self.task = make_task(task, focal_alpha, focal_gamma, threshold, regression_loss)
         self.extractor = FrozenFeatureExtractor(video_encoder, clip_encoder, captioner)
         self.model = CrossAttentiveGRU(
-            self.extractor.dims, hidden_dim, num_heads, fusion_mode, bidirectional, input_norm, dropout, num_outputs=1
+            self.extractor.dims, hidden_dim, num_heads, fusion_mode, bidirectional, input_norm, dropout,
+            num_outputs=self.task.num_outputs,
         )
-        self.loss_fn = BinaryFocalLoss(focal_alpha, focal_gamma)
         self.lr, self.weight_decay = lr, weight_decay
-        self.train_metrics = _binary_metrics("train/", threshold)
-        self.val_metrics = _binary_metrics("val/", threshold)
-        self.test_metrics = _binary_metrics("test/", threshold)
+        self.train_metrics = self.task.window_metrics("train/")
+        self.val_metrics = self.task.window_metrics("val/")
+        self.test_metrics = self.task.window_metrics("test/")
+        self.val_frames = FramePredictionAggregator()
+        self.test_frames = FramePredictionAggregator()
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        data_task = getattr(datamodule, "task", None)
+        if data_task is not None and data_task != self.task.name:
+            raise ConfigError(f"model.task is {self.task.name!r} but the data ({type(datamodule).__name__}) is for "
+                              f"{data_task!r}; set --model.task {data_task}")
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
-        """Window logits (B,)."""
+        """Window outputs (B, C): logits for violence, pre-tanh values for valence-arousal."""
         features, _ = self.extractor(batch["video"], batch["image"], batch["text"])
-        return self.model(features).squeeze(-1)
+        return self.model(features)
 
-    def _step(self, batch: dict[str, Any], stage: str, metrics: MetricCollection) -> torch.Tensor:
-        logits = self(batch)
-        target = batch["label"]
-        loss = self.loss_fn(logits, target.float())
+    def _step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
+        outputs = self(batch)
+        target = batch["target"].float()
+        loss = self.task.loss(outputs, target)
         size = target.shape[0]
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, batch_size=size, sync_dist=True)
-        metrics.update(torch.sigmoid(logits.detach().float()), target.int())
-        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=size)
+        preds = self.task.predict(outputs.detach().float())
+        self.task.update(getattr(self, f"{stage}_metrics"), preds, target)
+        if stage != "train":
+            getattr(self, f"{stage}_frames").update(batch["video_index"], batch["start"], preds,
+                                                    batch["frame_target"], batch["frame_mask"])
         return loss
 
+    def _epoch_end(self, stage: str) -> None:
+        metrics = getattr(self, f"{stage}_metrics")
+        values = self.task.compute(metrics)
+        metrics.reset()
+        if stage != "train":
+            frames = getattr(self, f"{stage}_frames")
+            values.update(self.task.frame_scores(*frames.compute(), prefix=f"{stage}/"))
+            frames.reset()
+        self.log_dict(values, sync_dist=True)
+
     def training_step(self, batch, batch_idx):
-        return self._step(batch, "train", self.train_metrics)
+        return self._step(batch, "train")
 
     def validation_step(self, batch, batch_idx):
-        self._step(batch, "val", self.val_metrics)
+        self._step(batch, "val")
 
     def test_step(self, batch, batch_idx):
-        self._step(batch, "test", self.test_metrics)
+        self._step(batch, "test")
+
+    def on_train_epoch_end(self) -> None:
+        self._epoch_end("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._epoch_end("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._epoch_end("test")
 
     def predict_step(self, batch, batch_idx):
-        probability = torch.sigmoid(self(batch).float())
-        return {
-            "video": list(batch["video_id"]),
-            "start": batch["start"].tolist(),
-            "end": batch["end"].tolist(),
-            "probability": probability.tolist(),
-            "label": batch["label"].tolist(),
-        }
+        preds = self.task.predict(self(batch).float())
+        row = {"video": list(batch["video_id"]), "start": batch["start"].tolist(), "end": batch["end"].tolist()}
+        for column, name in enumerate(self.task.prediction_names):
+            row[name] = preds[:, column].tolist()
+            row[f"target_{name}" if self.task.num_outputs > 1 else "label"] = batch["target"][:, column].tolist()
+        return row
 
     def configure_optimizers(self):
         return torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay)

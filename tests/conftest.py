@@ -27,7 +27,7 @@ def clips_root(tmp_path_factory) -> Path:
 def data_args(root: Path, **overrides) -> list[str]:
     """CLI arguments for a plain VideoWindowDataModule over ``root``."""
     init = {"root": str(root), "frame_size": 32, "num_workers": 0, "batch_size": 4, **overrides}
-    args = ["--data", "datamodules.video_datamodule.VideoWindowDataModule"]
+    args = ["--data", "datamodules.dvd.DVDDataModule"]
     for key, value in init.items():
         args += [f"--data.{key}", str(value)]
     return args

@@ -1,6 +1,7 @@
 """End-to-end runs of the command line, in-process, on the session's synthetic clips."""
 
 import csv
+import re
 import json
 import subprocess
 import sys
@@ -64,7 +65,8 @@ def test_fit_writes_a_summary_of_the_best_checkpoint(trained):
     assert summary["stage"] == "fit" and summary["epochs"] == 3
     assert Path(summary["ckpt_path"]) == Path(best.best_model_path)
     assert summary["val/f1"] == pytest.approx(float(best.best_model_score), abs=1e-6)
-    assert set(summary["last_epoch"]) == {"val/acc", "val/auroc", "val/f1", "val/loss"}
+    assert set(summary["last_epoch"]) == {"val/acc", "val/auroc", "val/f1", "val/frame_f1", "val/loss"}
+    assert summary["monitor"] == "val/f1" and 0 <= summary["best_epoch"] < 3
     assert (Path(cli.trainer.log_dir) / "config.yaml").is_file()
 
 
@@ -85,7 +87,7 @@ def test_validate_with_ckpt_path_reproduces_the_fit_metrics(trained, clips_root,
               "--ckpt_path", ckpt])
     summary = _summary(tmp_path)
     assert summary["stage"] == "validate" and summary["ckpt_path"] == ckpt
-    for key in ("val/f1", "val/acc", "val/auroc", "val/loss"):
+    for key in ("val/f1", "val/acc", "val/auroc", "val/loss", "val/frame_f1"):
         assert summary[key] == pytest.approx(fit_summary[key], abs=1e-6), key
     assert summary["config_hash"] == fit_summary["config_hash"]
 
@@ -96,7 +98,7 @@ def test_test_and_predict_with_ckpt_path(trained, clips_root, tmp_path):
     cli_main(["test", "--config", "demo.yaml", *TINY_ENCODERS, *data_args(clips_root), *_common(tmp_path / "t"),
               "--ckpt_path", ckpt])
     summary = _summary(tmp_path / "t")
-    assert summary["stage"] == "test" and {"test/f1", "test/acc", "test/auroc", "test/loss"} <= set(summary)
+    assert summary["stage"] == "test" and {"test/f1", "test/acc", "test/auroc", "test/loss", "test/frame_f1"} <= set(summary)
 
     out = tmp_path / "p"
     predict = cli_main(["predict", "--config", "demo.yaml", *TINY_ENCODERS, *data_args(clips_root), *_common(out),
@@ -133,9 +135,10 @@ def test_bad_input_gives_one_clear_line(monkeypatch, capsys, clips_root, tmp_pat
     broken = tmp_path / "broken"
     (broken / "clips").mkdir(parents=True)
     (broken / "clips" / "a.mp4").write_text("not a video")
-    (broken / "manifest.csv").write_text("video,label,fold\nclips/a.mp4,1,0\nclips/a.mp4,0,1\n")
+    (broken / "clips" / "b.mp4").write_text("not a video either")
+    (broken / "manifest.csv").write_text("video,label,fold\nclips/a.mp4,1,0\nclips/b.mp4,0,1\n")
     code, line = _run_main(monkeypatch, capsys, "fit", "--config", "demo.yaml", *TINY_ENCODERS, *data_args(broken), *run)
-    assert code == 2 and line.startswith(f"error: cannot read video {broken / 'clips' / 'a.mp4'}")
+    assert code == 2 and re.match(rf"error: cannot read video {broken / 'clips'}/[ab].mp4: .*on_bad_video skip", line)
 
 
 def test_entry_point_prints_one_line_and_exits_2():

@@ -1,6 +1,6 @@
 from collections import Counter
 
-from datamodules.folds import stratified_folds
+from datamodules.folds import group_folds, stratified_folds
 
 
 def test_folds_are_balanced_and_stratified():
@@ -17,3 +17,14 @@ def test_folds_are_seeded():
     labels = [i % 3 for i in range(30)]
     assert stratified_folds(labels, 5, seed=0) == stratified_folds(labels, 5, seed=0)
     assert stratified_folds(labels, 5, seed=0) != stratified_folds(labels, 5, seed=1)
+
+
+def test_group_folds_keep_groups_together_and_cover_everything():
+    groups = ["v1", "v1", "v2", "v3", "v3", "v4", "v5", "v6", "v7", "v8"]
+    strata = [1, 0, 1, 0, 0, 1, 0, 1, None, 0]
+    folds = group_folds(groups, strata, num_folds=3, seed=0)
+    assert len(folds) == len(groups) and set(folds) <= {0, 1, 2}
+    by_group = {}
+    for group, fold in zip(groups, folds):
+        assert by_group.setdefault(group, fold) == fold  # no group in two folds
+    assert folds == group_folds(groups, strata, num_folds=3, seed=0)

@@ -10,7 +10,8 @@ TINY = dict(video_encoder={"name": "videoprism-tiny"}, clip_encoder={"name": "cl
 def _batch(batch=4):
     g = torch.Generator().manual_seed(0)
     frames = lambda t: torch.randint(0, 256, (batch, t, 32, 32, 3), dtype=torch.uint8, generator=g)  # noqa: E731
-    return {"video": frames(16), "image": frames(16), "text": frames(4), "label": torch.tensor([0, 1, 0, 1][:batch])}
+    return {"video": frames(16), "image": frames(16), "text": frames(4),
+            "target": torch.tensor([[0.0], [1.0], [0.0], [1.0]][:batch])}
 
 
 def test_encoders_are_not_optimised_and_unchanged_by_a_training_step():
@@ -22,7 +23,7 @@ def test_encoders_are_not_optimised_and_unchanged_by_a_training_step():
     before = {k: v.clone() for k, v in module.extractor.state_dict().items()}
     model_before = {k: v.clone() for k, v in module.model.state_dict().items()}
     module.train()
-    loss = module.loss_fn(module(_batch()), _batch()["label"].float())
+    loss = module.task.loss(module(_batch()), _batch()["target"])
     loss.backward()
     optimiser.step()
     assert all(p.grad is None for p in module.extractor.parameters())
@@ -40,6 +41,16 @@ def test_checkpoint_omits_encoders_and_restores_them_from_the_spec():
     fresh.load_state_dict(checkpoint["state_dict"], strict=True)
     fresh.eval(), module.eval()
     assert torch.allclose(fresh(_batch()), module(_batch()))
+
+
+def test_valence_arousal_task_gives_two_outputs_in_range():
+    module = VideoFusionModule(task="valence_arousal", regression_loss="mse+ccc", **TINY).eval()
+    outputs = module(_batch())
+    assert outputs.shape == (4, 2)
+    preds = module.task.predict(outputs)
+    assert preds.abs().max() <= 1.0
+    targets = torch.tensor([[0.5, -0.2], [0.1, 0.3], [-0.7, 0.0], [0.2, 0.9]])
+    assert torch.isfinite(module.task.loss(outputs, targets))
 
 
 def test_loading_with_other_encoders_is_refused():

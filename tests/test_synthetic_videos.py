@@ -1,6 +1,6 @@
 import numpy as np
 
-from datamodules.manifest import read_manifest
+from datamodules.dvd import read_manifest
 from datamodules.synthetic_videos import render_clip, write_synthetic_dataset
 from datamodules.video_io import probe_video
 
@@ -19,8 +19,8 @@ def test_violent_clips_change_much_more_between_frames():
 def test_dataset_is_written_with_a_balanced_manifest(tmp_path):
     manifest = write_synthetic_dataset(tmp_path, num_clips=4, size=32, fps=12, min_seconds=1, max_seconds=2, num_folds=2)
     rows = read_manifest(manifest, tmp_path)
-    assert sorted(r.label for r in rows) == [0, 0, 1, 1]
+    assert sorted(r.stratum for r in rows) == [0, 0, 1, 1]
     assert sorted(r.fold for r in rows) == [0, 0, 1, 1]
     for row in rows:
-        info = probe_video(row.video)
+        info = probe_video(row.path)
         assert 12 <= info.num_frames <= 24 and (info.height, info.width) == (32, 32)

@@ -1,0 +1,166 @@
+"""DVD-style violence datasets: a folder of videos and a manifest CSV.
+
+The manifest (``manifest.csv`` in the data root unless ``--data.manifest`` says otherwise)
+has a header row and one row per video::
+
+    video,fold,segments
+    clips/fight_001.mp4,0,12-40;100-130
+    clips/walk_017.mp4,3,
+    clips/street_002.mp4,1,0-64
+
+Columns:
+
+* ``video`` (required): path relative to the data root, or absolute.
+* one label column (the first present, in this order):
+  ``segments``: violent frame ranges ``START-END`` (0-based, END exclusive) joined by ``;``,
+  empty for a non-violent video; ``frame_labels``: path (relative to the root) of a text
+  file with one 0/1 per frame; ``label``: one 0/1 for the whole video.
+* ``fold`` (optional): fixes the folds; without it folds are assigned (seeded, stratified
+  by whether a video has any violent frame).
+* ``split`` (optional): ``train`` / ``val`` / ``test``; ``test`` videos are held out of the
+  folds, and ``--data.split_mode official`` trains on ``train`` and validates on ``val``.
+
+The released DVD annotations could not be checked from here. To adapt another format,
+rewrite ``row_labels`` below (one place): it turns one manifest row into frame labels.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from datamodules.labels import (
+    FrameTargets,
+    constant_targets,
+    fit_to_frames,
+    parse_segments,
+    segment_targets,
+    violence_window_target,
+)
+from datamodules.records import VideoRecord
+from datamodules.video_io import VIDEO_EXTENSIONS
+from datamodules.window_datamodule import WindowDataModule
+from lightning_app.errors import DataError
+
+MANIFEST_NAME = "manifest.csv"
+LABEL_COLUMNS = ("segments", "frame_labels", "label")
+
+
+def _read_frame_label_file(path: Path, num_frames: int, tolerance: int) -> FrameTargets:
+    if not path.is_file():
+        raise DataError(f"frame label file not found: {path}")
+    values = []
+    for line_number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        if line.strip() not in ("0", "1"):
+            raise DataError(f"{path}, line {line_number}: expected 0 or 1, got {line.strip()[:40]!r}")
+        values.append(float(line.strip()))
+    targets = FrameTargets(np.asarray(values, np.float32).reshape(-1, 1), np.ones(len(values), bool))
+    try:
+        return fit_to_frames(targets, num_frames, tolerance)
+    except ValueError as error:
+        raise DataError(f"{path}: {error}") from None
+
+
+def _targets_from_segments(segments, where: str, num_frames: int) -> FrameTargets:
+    try:
+        return segment_targets(segments, num_frames)
+    except ValueError as error:
+        raise DataError(f"{where}: {error}") from None
+
+
+def row_labels(row: dict[str, str], root: Path, where: str, tolerance: int):
+    """One manifest row -> (frame-label loader given the frame count, stratum for folds)."""
+    column = next((c for c in LABEL_COLUMNS if c in row), None)
+    value = (row.get(column) or "").strip() if column else ""
+    if column == "segments":
+        try:
+            segments = parse_segments(value)
+        except ValueError as error:
+            raise DataError(f"{where}: {error}") from None
+        return functools.partial(_targets_from_segments, segments, where), int(bool(segments))
+    if column == "frame_labels":
+        path = Path(value) if Path(value).is_absolute() else root / value
+        return functools.partial(_read_frame_label_file, path, tolerance=tolerance), None
+    if value not in ("0", "1"):
+        raise DataError(f"{where}: label must be 0 or 1, got {value!r}")
+    return functools.partial(constant_targets, int(value)), int(value)
+
+
+def read_manifest(path: Path, root: Path, tolerance: int = 0) -> list[VideoRecord]:
+    """Records of a manifest CSV, video paths resolved against ``root``."""
+    if not path.is_file():
+        videos = [p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS] if root.is_dir() else []
+        found = f"{len(videos)} video file(s) under {root} but " if videos else f"no videos under {root} and "
+        raise DataError(f"{found}no manifest: {path} not found (expected a CSV with a video column and one of "
+                        f"{', '.join(LABEL_COLUMNS)}; see datamodules/dvd.py)")
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        if "video" not in header or not any(c in header for c in LABEL_COLUMNS):
+            raise DataError(f"manifest {path} needs a video column and one of {', '.join(LABEL_COLUMNS)}; header is {header}")
+        records = []
+        for line, row in enumerate(reader, start=2):
+            where = f"manifest {path}, line {line}"
+            video = Path(row["video"])
+            video = video if video.is_absolute() else root / video
+            if not video.is_file():
+                raise DataError(f"{where}: video not found: {video}")
+            fold: Optional[int] = None
+            if (row.get("fold") or "").strip():
+                try:
+                    fold = int(row["fold"])
+                except ValueError:
+                    raise DataError(f"{where}: fold must be an integer, got {row['fold']!r}") from None
+            loader, stratum = row_labels(row, root, where, tolerance)
+            records.append(VideoRecord(
+                video_id=row["video"], path=video, load_targets=loader, fold=fold,
+                split=(row.get("split") or "").strip().lower(), stratum=stratum,
+            ))
+    if not records:
+        raise DataError(f"no videos found: manifest {path} lists no rows")
+    return records
+
+
+def write_manifest(path: str | Path, rows: list[dict]) -> None:
+    """Write manifest rows (dicts keyed by column), atomically."""
+    path = Path(path)
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+class DVDDataModule(WindowDataModule):
+    """Violence detection windows from a manifest (see the module docstring).
+
+    Args (besides ``WindowDataModule``'s):
+        manifest: manifest CSV, relative to ``root``.
+        violent_fraction: a window is violent when at least this fraction of its frames are.
+        max_frame_mismatch: per-frame label files may differ from the video's frame count by
+            this many frames (extra rows dropped, missing frames unlabelled); more is an error.
+    """
+
+    task = "violence"
+
+    def __init__(self, root: str, manifest: str = MANIFEST_NAME, violent_fraction: float = 0.5,
+                 max_frame_mismatch: int = 0, **kwargs):
+        super().__init__(root=root, **kwargs)
+        self.manifest = manifest
+        self.violent_fraction = violent_fraction
+        self.max_frame_mismatch = max_frame_mismatch
+
+    def load_records(self) -> list[VideoRecord]:
+        return read_manifest(self.root / self.manifest, self.root, self.max_frame_mismatch)
+
+    def window_target(self, values, valid):
+        target = violence_window_target(values, valid, self.violent_fraction)
+        return None if target is None else np.array([target], np.float32)

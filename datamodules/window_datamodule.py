@@ -1,0 +1,224 @@
+"""The shared LightningDataModule: records -> folds -> sliding windows -> DataLoaders.
+
+A dataset layout (``dvd.py``, ``affwild2.py``) subclasses it and says how to list its
+videos (``load_records``) and how a window's target follows from its frames.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal, Optional
+
+import lightning.pytorch as pl
+import numpy as np
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from torch.utils.data import DataLoader
+
+from datamodules.folds import group_folds
+from datamodules.labels import FrameTargets
+from datamodules.records import VideoRecord
+from datamodules.video_io import probe_video
+from datamodules.window_dataset import WindowDataset, WindowItem
+from datamodules.windows import window_indices, window_starts
+from lightning_app.errors import DataError
+
+SplitMode = Literal["folds", "official"]
+OnBadVideo = Literal["error", "skip"]
+FOLDS_FILE = "folds.json"
+STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("val",)}
+
+
+class WindowDataModule(pl.LightningDataModule):
+    """Sliding windows over a dataset's videos, split into folds by video.
+
+    Args:
+        root: the dataset folder (``--data.root``).
+        fold: the fold held out for validation (``--data.fold``); training uses the others.
+        num_folds / fold_seed: folds assigned when the dataset fixes none, by video (records of
+            one group together), stratified by label where there is one, seeded.
+        split_mode: ``folds`` (cross-validation) or ``official`` (the dataset's own
+            train / validation split; ``fold`` is then ignored).
+        window / stride: window length and step, in frames.
+        video_frames / image_frames / text_frames: frames sampled uniformly per window for
+            the video, image and caption streams.
+        frame_size: frames are resized once (short side, centre crop) after decoding; each
+            encoder then resizes to its own input size. None keeps the native size.
+        batch_size / num_workers: DataLoader settings.
+        on_bad_video: ``error`` stops at the first video that cannot be used (unreadable,
+            labels that do not fit it); ``skip`` leaves it out, counts it and names it in a warning.
+
+    ``test`` uses the videos marked ``test`` by the dataset, or the validation fold when none
+    is; ``predict`` uses the validation fold. The fold assignment is written to
+    ``folds.json`` in the run's log directory.
+    """
+
+    task: str = "violence"
+
+    def __init__(
+        self,
+        root: str,
+        fold: int = 0,
+        num_folds: int = 5,
+        fold_seed: int = 0,
+        split_mode: SplitMode = "folds",
+        window: int = 64,
+        stride: int = 32,
+        video_frames: int = 16,
+        image_frames: int = 16,
+        text_frames: int = 4,
+        frame_size: Optional[int] = 224,
+        batch_size: int = 8,
+        num_workers: int = 2,
+        on_bad_video: OnBadVideo = "error",
+    ):
+        super().__init__()
+        self.root = Path(root)
+        self.fold, self.num_folds, self.fold_seed = fold, num_folds, fold_seed
+        self.split_mode = split_mode
+        self.window, self.stride = window, stride
+        self.counts = {"video": video_frames, "image": image_frames, "text": text_frames}
+        self.frame_size = frame_size
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.on_bad_video = on_bad_video
+        self.datasets: dict[str, WindowDataset] = {}
+        self.skipped: dict[str, list[str]] = {"videos": [], "windows": []}
+        self._records: Optional[list[VideoRecord]] = None
+        self._folds: Optional[dict[str, int]] = None
+
+    # -- what a layout provides -------------------------------------------------------
+    def load_records(self) -> list[VideoRecord]:
+        raise NotImplementedError
+
+    def window_target(self, values: np.ndarray, valid: np.ndarray) -> Optional[np.ndarray]:
+        """The target of a window from its frames' values and validity; None skips the window."""
+        raise NotImplementedError
+
+    # -- records and folds -----------------------------------------------------------
+    def records(self) -> list[VideoRecord]:
+        if self._records is None:
+            if not self.root.is_dir():
+                raise DataError(f"data root not found: {self.root} (set --data.root to the dataset folder)")
+            records = self.load_records()
+            if not records:
+                raise DataError(f"no videos found in {self.root}")
+            seen: set[str] = set()
+            for record in records:
+                if record.video_id in seen:
+                    raise DataError(f"{self.root}: {record.video_id} is listed twice; each video (or face track) once")
+                seen.add(record.video_id)
+            self._records = records
+        return self._records
+
+    def fold_assignment(self) -> dict[str, int]:
+        """video_id -> fold, for the records outside the test split."""
+        if self._folds is None:
+            dev = [r for r in self.records() if r.split != "test"]
+            fixed = [r.fold is not None for r in dev]
+            if all(fixed):
+                self._folds = {r.video_id: int(r.fold) for r in dev}
+            elif any(fixed):
+                missing = next(r.video_id for r in dev if r.fold is None)
+                raise DataError(f"{self.root}: some videos have a fold and some do not (e.g. {missing}); give all or none")
+            else:
+                folds = group_folds([r.group_key for r in dev], [r.stratum for r in dev], self.num_folds, self.fold_seed)
+                self._folds = {r.video_id: f for r, f in zip(dev, folds)}
+        return self._folds
+
+    def split_records(self) -> dict[str, list[VideoRecord]]:
+        records = self.records()
+        test = [r for r in records if r.split == "test"]
+        if self.split_mode == "official":
+            splits = {"train": [r for r in records if r.split == "train"], "val": [r for r in records if r.split == "val"]}
+        else:
+            folds = self.fold_assignment()
+            known = sorted(set(folds.values()))
+            if self.fold not in known:
+                raise DataError(f"--data.fold {self.fold} is not a fold of {self.root}; its folds are {known}")
+            dev = [r for r in records if r.split != "test"]
+            splits = {"train": [r for r in dev if folds[r.video_id] != self.fold],
+                      "val": [r for r in dev if folds[r.video_id] == self.fold]}
+        splits["test"] = test or splits["val"]
+        return splits
+
+    # -- windows ---------------------------------------------------------------------
+    def _video_windows(self, index: int, record: VideoRecord) -> tuple[list[WindowItem], FrameTargets]:
+        num_frames = probe_video(record.path).num_frames
+        targets = record.load_targets(num_frames)
+        items = []
+        for start in window_starts(num_frames, self.window, self.stride):
+            values, valid = targets.window(start, self.window)
+            target = self.window_target(values, valid)
+            if target is None:
+                self.skipped["windows"].append(f"{record.video_id}@{start}")
+                continue
+            items.append(WindowItem(
+                video_index=index, video_id=record.video_id, path=record.path, start=start,
+                end=min(start + self.window, num_frames), target=np.asarray(target, np.float32).reshape(-1),
+                indices=window_indices(start, self.window, self.counts, num_frames),
+            ))
+        return items, targets
+
+    def _build(self, name: str, records: list[VideoRecord]) -> WindowDataset:
+        windows: list[WindowItem] = []
+        targets: dict[int, FrameTargets] = {}
+        skipped_windows = len(self.skipped["windows"])
+        for index, record in enumerate(records):
+            try:
+                items, targets[index] = self._video_windows(index, record)
+            except DataError as error:
+                if self.on_bad_video == "error":
+                    raise DataError(f"{error} (set --data.on_bad_video skip to leave such videos out)") from error
+                self.skipped["videos"].append(f"{record.video_id}: {error}")
+                rank_zero_warn(f"skipping {record.video_id}: {error}")
+                continue
+            windows.extend(items)
+        no_target = len(self.skipped["windows"]) - skipped_windows
+        if not windows:
+            raise DataError(f"the {name} split of {self.root} has no usable window ({len(records)} videos, fold {self.fold})")
+        rank_zero_info(f"{name}: {len(records)} videos, {len(windows)} windows"
+                       + (f", {no_target} windows skipped (no valid frame)" if no_target else ""))
+        return WindowDataset(windows, targets, self.window, self.frame_size)
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        splits = self.split_records()
+        if stage == "test" and splits["test"] is splits["val"]:
+            rank_zero_warn("the dataset marks no test videos: testing on the validation fold")
+        for name in STAGE_SPLITS.get(stage, ("train", "val", "test")):
+            if name in self.datasets:
+                continue
+            if not splits[name]:
+                raise DataError(f"the {name} split of {self.root} is empty (split_mode {self.split_mode}, fold {self.fold})")
+            self.datasets[name] = self._build(name, splits[name])
+        self._write_folds()
+
+    def _write_folds(self) -> None:
+        trainer = self.trainer
+        if trainer is None or trainer.global_rank != 0 or trainer.log_dir is None:
+            return
+        directory = Path(trainer.log_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        content = {"split_mode": self.split_mode, "fold": self.fold, "num_folds": self.num_folds,
+                   "fold_seed": self.fold_seed, "skipped": self.skipped}
+        if self.split_mode == "folds":
+            content["folds"] = dict(sorted(self.fold_assignment().items()))
+        else:
+            content["splits"] = {name: [r.video_id for r in rs] for name, rs in self.split_records().items()}
+        (directory / FOLDS_FILE).write_text(json.dumps(content, indent=2) + "\n")
+
+    # -- loaders ---------------------------------------------------------------------
+    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)

@@ -1,0 +1,163 @@
+"""``python -m lightning_app cv --config dvd.yaml [--folds 0,2] [other fit flags]``: every fold in
+sequence, each a normal ``fit`` with its own run folder, checkpoint and ``summary.json``, then
+one table shaped like the paper's Table 1 (per-fold score, mean, standard deviation, and each
+fold's best epoch), printed and written next to the folds.
+
+Layout: ``<default_root_dir>/cv/version_N/fold_K/...`` per fold, and in ``version_N/``:
+``cv_summary.json`` (everything), ``cv_table.md`` and ``cv_table.csv``. A fold that fails is
+reported in the table and the others still run; the command then exits with status 1.
+The standard deviation is the sample standard deviation (n - 1) over the folds that finished.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+from rich.console import Console
+
+from callbacks.run_summary import RunSummary
+from lightning_app.cli import cli_main, parse_config
+from lightning_app.errors import ConfigError, UserError
+from lightning_app.terminal import print_table
+
+CV_DIR = "cv"
+
+
+def split_folds_flag(args: Sequence[str]) -> tuple[Optional[list[int]], list[str]]:
+    """Take ``--folds 0,2`` (or ``--folds=0,2``) out of ``args``."""
+    rest, folds, iterator = [], None, iter(args)
+    for arg in iterator:
+        if arg == "--folds" or arg.startswith("--folds="):
+            value = arg.split("=", 1)[1] if "=" in arg else next(iterator, "")
+            try:
+                folds = [int(x) for x in value.split(",") if x.strip()]
+            except ValueError:
+                raise ConfigError(f"--folds {value!r}: expected fold numbers separated by commas, e.g. --folds 0,2") from None
+            if not folds:
+                raise ConfigError("--folds needs at least one fold number, e.g. --folds 0,2")
+        else:
+            rest.append(arg)
+    return folds, rest
+
+
+def next_version(directory: Path) -> Path:
+    existing = [int(p.name.split("_")[1]) for p in directory.glob("version_*") if p.name.split("_")[1].isdigit()]
+    return directory / f"version_{max(existing, default=-1) + 1}"
+
+
+def _fold_summary(cli) -> dict[str, Any]:
+    summary = next(c for c in cli.trainer.callbacks if isinstance(c, RunSummary))
+    if summary.last_path is None:
+        raise RuntimeError("the fold's run wrote no summary.json")
+    return json.loads(summary.last_path.read_text())
+
+
+def build_table(dataset: str, results: dict[int, dict[str, Any]], metrics: list[str]) -> dict[str, Any]:
+    """Per metric: per-fold values, mean and sample std over the folds that finished."""
+    rows = {}
+    for metric in metrics:
+        values = {k: r["summary"].get(metric) for k, r in results.items() if r["status"] == "ok"}
+        finished = [v for v in values.values() if v is not None]
+        rows[metric] = {
+            "folds": {k: (r["summary"].get(metric) if r["status"] == "ok" else None) for k, r in results.items()},
+            "mean": statistics.fmean(finished) if finished else None,
+            "std": statistics.stdev(finished) if len(finished) > 1 else None,
+        }
+    best_epochs = {k: (r["summary"].get("best_epoch") if r["status"] == "ok" else None) for k, r in results.items()}
+    return {"dataset": dataset, "metrics": rows, "best_epoch": best_epochs,
+            "failed": {k: r["error"] for k, r in results.items() if r["status"] != "ok"}}
+
+
+def _cell(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def table_rows(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    folds = list(table["best_epoch"])
+    header = ["dataset", "metric", *[f"fold {k}" for k in folds], "mean", "std"]
+    rows = []
+    for metric, row in table["metrics"].items():
+        cells = [("failed" if k in table["failed"] else _cell(row["folds"][k])) for k in folds]
+        rows.append([table["dataset"], metric, *cells, _cell(row["mean"]), _cell(row["std"])])
+    rows.append([table["dataset"], "best epoch", *[("failed" if k in table["failed"] else str(e)) for k, e in table["best_epoch"].items()], "", ""])
+    return header, rows
+
+
+def write_table(directory: Path, table: dict[str, Any]) -> None:
+    header, rows = table_rows(table)
+    (directory / "cv_summary.json").write_text(json.dumps(table, indent=2) + "\n")
+    with (directory / "cv_table.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows([header, *rows])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    (directory / "cv_table.md").write_text("\n".join(lines) + "\n")
+
+
+def print_cv_table(table: dict[str, Any], directory: Path) -> None:
+    header, rows = table_rows(table)
+    print_table("cross-validation", header, rows, caption=str(directory), left_columns=2)
+    for fold, error in table["failed"].items():
+        Console(stderr=True).print(f"fold {fold} failed: {error}")
+
+
+def dataset_name(args: Sequence[str], data: dict[str, Any]) -> str:
+    """The first config's name (``dvd``, ``affwild2``), else the data folder's name."""
+    for index, arg in enumerate(args):
+        value = arg.split("=", 1)[1] if arg.startswith("--config=") else (args[index + 1] if arg == "--config" and index + 1 < len(args) else None)
+        if value:
+            return Path(value).stem
+    return Path(str(data.get("root", "data"))).name
+
+
+def run_cv(args: Sequence[str]) -> dict[str, Any]:
+    folds, rest = split_folds_flag(args)
+    config = parse_config(["fit", *rest])
+    data = config["data"]["init_args"]
+    official = data.get("split_mode") == "official"
+    if folds is None:
+        folds = [0] if official else list(range(int(data.get("num_folds", 5))))
+    root = Path(config["trainer"].get("default_root_dir") or ".") / CV_DIR
+    directory = next_version(root)
+    dataset = dataset_name(rest, data)
+    results: dict[int, dict[str, Any]] = {}
+    for fold in folds:
+        fold_dir = directory / f"fold_{fold}"
+        try:
+            cli = cli_main(["fit", *rest, "--data.fold", str(fold), "--trainer.default_root_dir", str(fold_dir)])
+            results[fold] = {"status": "ok", "summary": _fold_summary(cli)}
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except UserError as error:
+            results[fold] = {"status": "failed", "error": str(error)}
+        except Exception as error:  # a crash in one fold must not lose the others
+            traceback.print_exc()
+            results[fold] = {"status": "failed", "error": f"{type(error).__name__}: {error}"}
+    monitor = next((r["summary"].get("monitor") for r in results.values() if r["status"] == "ok"), None) or "val/f1"
+    frame_metric = monitor.replace("val/", "val/frame_", 1)
+    table = build_table(dataset, results, [monitor, frame_metric])
+    table["folds_run"] = folds
+    table["fold_dirs"] = {k: str(directory / f"fold_{k}") for k in folds}
+    directory.mkdir(parents=True, exist_ok=True)
+    write_table(directory, table)
+    print_cv_table(table, directory)
+    table["directory"] = str(directory)
+    return table
+
+
+def cv_main(args: Sequence[str]) -> int:
+    if any(a in ("-h", "--help") for a in args):
+        print(__doc__)
+        return 0
+    table = run_cv(args)
+    return 1 if table["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(cv_main(sys.argv[1:]))

@@ -1,0 +1,27 @@
+"""Printing tables with rich, never truncating a number to fit a narrow or absent terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Optional
+
+from rich.console import Console
+from rich.table import Table
+
+
+def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]], caption: Optional[str] = None,
+                left_columns: int = 1) -> None:
+    """Print a table; the first ``left_columns`` columns are left-aligned, the rest right-aligned."""
+    table = Table(title=title)
+    for index, name in enumerate(header):
+        table.add_column(name, justify="left" if index < left_columns else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
+    needed = sum(widths) + 3 * len(widths) + 1
+    console = Console()
+    if console.width < needed:
+        console = Console(width=needed)
+    console.print(table)
+    if caption:
+        console.print(caption, soft_wrap=True, highlight=False)

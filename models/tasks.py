@@ -1,0 +1,105 @@
+"""What differs between violence classification (DVD) and valence-arousal regression
+(Aff-Wild2): output size, loss, metrics, and which metric selects checkpoints."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torchmetrics import ConcordanceCorrCoef, MeanSquaredError, MetricCollection
+from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryF1Score
+from torchmetrics.functional.classification import binary_f1_score
+from torchmetrics.functional.regression import concordance_corrcoef
+
+from models.ccc import ccc_loss
+from models.losses import binary_focal_loss
+
+TaskName = Literal["violence", "valence_arousal"]
+RegressionLoss = Literal["mse", "ccc", "mse+ccc"]
+
+
+class ViolenceTask:
+    """One logit per window; focal loss; F1 (positive = violent), accuracy, AUROC."""
+
+    name = "violence"
+    num_outputs = 1
+    monitor, mode = "val/f1", "max"
+    prediction_names = ("probability",)
+
+    def __init__(self, focal_alpha: float | None = 0.25, focal_gamma: float = 2.0, threshold: float = 0.5):
+        self.focal_alpha, self.focal_gamma, self.threshold = focal_alpha, focal_gamma, threshold
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return binary_focal_loss(outputs.squeeze(-1), targets.squeeze(-1), self.focal_alpha, self.focal_gamma)
+
+    def predict(self, outputs: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(outputs)
+
+    def window_metrics(self, prefix: str) -> MetricCollection:
+        return MetricCollection({"f1": BinaryF1Score(threshold=self.threshold), "acc": BinaryAccuracy(threshold=self.threshold),
+                                 "auroc": BinaryAUROC()}, prefix=prefix)
+
+    def update(self, metrics: MetricCollection, preds: torch.Tensor, targets: torch.Tensor) -> None:
+        metrics.update(preds.squeeze(-1), targets.squeeze(-1).int())
+
+    def compute(self, metrics: MetricCollection) -> dict[str, torch.Tensor]:
+        return metrics.compute()
+
+    def frame_scores(self, preds: torch.Tensor, targets: torch.Tensor, prefix: str) -> dict[str, torch.Tensor]:
+        if len(preds) == 0:
+            return {}
+        return {f"{prefix}frame_f1": binary_f1_score(preds[:, 0], targets[:, 0].int(), threshold=self.threshold)}
+
+
+class ValenceArousalTask:
+    """Two outputs in [-1, 1] (tanh); MSE, CCC or MSE + CCC loss; CCC per dimension, their mean, MSE."""
+
+    name = "valence_arousal"
+    num_outputs = 2
+    monitor, mode = "val/ccc", "max"
+    prediction_names = ("valence", "arousal")
+
+    def __init__(self, loss: RegressionLoss = "mse"):
+        if loss not in ("mse", "ccc", "mse+ccc"):
+            raise ValueError(f"unknown regression loss {loss!r}; choose mse, ccc or mse+ccc")
+        self.loss_name = loss
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        preds = torch.tanh(outputs)
+        total = preds.new_zeros(())
+        if "mse" in self.loss_name:
+            total = total + F.mse_loss(preds, targets)
+        if "ccc" in self.loss_name:
+            total = total + ccc_loss(preds, targets)
+        return total
+
+    def predict(self, outputs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(outputs)
+
+    def window_metrics(self, prefix: str) -> MetricCollection:
+        return MetricCollection({"ccc": ConcordanceCorrCoef(num_outputs=2), "mse": MeanSquaredError()}, prefix=prefix)
+
+    def update(self, metrics: MetricCollection, preds: torch.Tensor, targets: torch.Tensor) -> None:
+        metrics.update(preds, targets)
+
+    def compute(self, metrics: MetricCollection) -> dict[str, torch.Tensor]:
+        values = metrics.compute()
+        prefix = metrics.prefix or ""
+        ccc = values.pop(f"{prefix}ccc")
+        values.update({f"{prefix}ccc_valence": ccc[0], f"{prefix}ccc_arousal": ccc[1], f"{prefix}ccc": ccc.mean()})
+        return values
+
+    def frame_scores(self, preds: torch.Tensor, targets: torch.Tensor, prefix: str) -> dict[str, torch.Tensor]:
+        if len(preds) < 2:
+            return {}
+        ccc = concordance_corrcoef(preds, targets)
+        return {f"{prefix}frame_ccc_valence": ccc[0], f"{prefix}frame_ccc_arousal": ccc[1], f"{prefix}frame_ccc": ccc.mean()}
+
+
+def make_task(name: TaskName, focal_alpha: float | None, focal_gamma: float, threshold: float, regression_loss: RegressionLoss):
+    if name == "violence":
+        return ViolenceTask(focal_alpha, focal_gamma, threshold)
+    if name == "valence_arousal":
+        return ValenceArousalTask(regression_loss)
+    raise ValueError(f"unknown task {name!r}; choose violence or valence_arousal")

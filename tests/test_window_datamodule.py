@@ -1,0 +1,77 @@
+import json
+import shutil
+
+import pytest
+
+from datamodules.demo import SyntheticVideoDataModule
+from datamodules.dvd import DVDDataModule, write_manifest
+from lightning_app.errors import DataError
+
+
+def test_splits_by_video_never_by_window(clips_root):
+    dm = DVDDataModule(str(clips_root), fold=1, frame_size=32, num_workers=0)
+    dm.setup("fit")
+    train = {w.video_id for w in dm.datasets["train"].windows}
+    val = {w.video_id for w in dm.datasets["val"].windows}
+    assert train and val and not train & val and len(train | val) == 8
+    assert len(dm.datasets["train"]) > len(train)  # several windows per video
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["video"].shape[1:] == (16, 32, 32, 3) and batch["text"].shape[1:] == (4, 32, 32, 3)
+    assert batch["target"].shape[1:] == (1,) and batch["frame_target"].shape[1:] == (64, 1)
+
+
+def test_assigned_folds_are_seeded_stratified_and_cover_every_video(clips_root, tmp_path):
+    rows = [{"video": f"clips/{p.name}", "label": int(p.name.startswith("violent"))} for p in sorted((clips_root / "clips").glob("*.mp4"))]
+    write_manifest(tmp_path / "nofolds.csv", rows)
+    make = lambda seed: DVDDataModule(str(clips_root), manifest=str(tmp_path / "nofolds.csv"), num_folds=4, fold_seed=seed)  # noqa: E731
+    folds = make(0).fold_assignment()
+    assert sorted(folds) == sorted(r["video"] for r in rows) and set(folds.values()) == {0, 1, 2, 3}
+    assert folds == make(0).fold_assignment() and folds != make(5).fold_assignment()
+    for fold in range(4):  # one violent and one calm clip per fold
+        assert sorted(int(v.split("/")[1].startswith("violent")) for v, f in folds.items() if f == fold) == [0, 1]
+
+
+def test_clear_errors_for_bad_data(tmp_path, clips_root):
+    with pytest.raises(DataError, match="data root not found"):
+        DVDDataModule(str(tmp_path / "nowhere")).setup("fit")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no videos under .* no manifest"):
+        DVDDataModule(str(tmp_path / "empty")).setup("fit")
+    with pytest.raises(DataError, match=r"--data.fold 7 is not a fold of"):
+        DVDDataModule(str(clips_root), fold=7).setup("fit")
+
+
+def test_unreadable_video_stops_or_is_skipped(tmp_path, clips_root):
+    broken = tmp_path / "broken"
+    shutil.copytree(clips_root, broken)
+    victim = sorted((broken / "clips").glob("*.mp4"))[0]
+    victim.write_bytes(b"garbage" * 10)
+    with pytest.raises(DataError, match=f"cannot read video {victim}.*on_bad_video skip"):
+        DVDDataModule(str(broken), num_workers=0, frame_size=32).setup("fit")
+    dm = DVDDataModule(str(broken), num_workers=0, frame_size=32, on_bad_video="skip")
+    with pytest.warns(UserWarning, match="skipping clips/"):
+        dm.setup("fit")
+    assert len(dm.skipped["videos"]) == 1 and victim.name in dm.skipped["videos"][0]
+    assert victim.name not in {w.path.name for ds in dm.datasets.values() for w in ds.windows}
+
+
+def test_folds_file_is_written_to_the_run(clips_root, tmp_path):
+    import lightning.pytorch as pl
+
+    dm = DVDDataModule(str(clips_root), fold=0, frame_size=32, num_workers=0)
+    trainer = pl.Trainer(default_root_dir=tmp_path, logger=pl.loggers.CSVLogger(tmp_path), accelerator="cpu")
+    dm.trainer = trainer
+    dm.setup("validate")
+    written = json.loads((tmp_path / "lightning_logs" / "version_0" / "folds.json").read_text())
+    assert written["folds"] == dm.fold_assignment() and written["split_mode"] == "folds"
+
+
+def test_synthetic_datamodule_writes_its_data_once(tmp_path):
+    dm = SyntheticVideoDataModule(root=str(tmp_path / "demo"), num_clips=4, clip_size=32, fps=12, num_folds=2, frame_size=32, num_workers=0)
+    dm.prepare_data()
+    manifest = tmp_path / "demo" / "manifest.csv"
+    stamp = manifest.stat().st_mtime_ns
+    dm.prepare_data()
+    assert manifest.stat().st_mtime_ns == stamp
+    dm.setup("validate")
+    assert len(dm.datasets["val"]) == 2
