@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
+import torch
 
 from lightning_app.errors import DataError
 
@@ -61,3 +62,42 @@ def read_frames(path: str | Path, indices: Sequence[int]) -> np.ndarray:
         return reader.get_batch(list(indices)).asnumpy()
     except Exception as exc:
         raise DataError(f"cannot decode frames {list(indices)[:4]}... of video {path}: {exc}") from exc
+
+
+class SequentialFrameReader:
+    """Decodes one video front to back, once: frames are requested in increasing order, kept
+    while a later request may still need them, and released with ``release_before``.
+
+    ``frame_size`` resizes every decoded frame once (short side, centre crop), as the
+    training data pipeline does.
+    """
+
+    def __init__(self, path: str | Path, frame_size: Optional[int] = None):
+        self.path = Path(path)
+        self.frame_size = frame_size
+        self._reader = _open(self.path)
+        self._frames: dict[int, np.ndarray] = {}
+        self.decoded = 0  # frames decoded so far (each at most once)
+
+    def __len__(self) -> int:
+        return len(self._reader)
+
+    def get(self, indices: Sequence[int]) -> np.ndarray:
+        """Frames (N, H, W, 3) for sorted ``indices``; only the ones not yet held are decoded."""
+        missing = sorted({i for i in indices if i not in self._frames})
+        if missing:
+            try:
+                batch = self._reader.get_batch(missing).asnumpy()
+            except Exception as exc:
+                raise DataError(f"cannot decode frames {missing[0]}..{missing[-1]} of video {self.path}: {exc}") from exc
+            if self.frame_size is not None:
+                from datamodules.window_dataset import resize_short_side
+
+                batch = resize_short_side(torch.from_numpy(batch), self.frame_size).numpy()
+            self._frames.update(zip(missing, batch))
+            self.decoded += len(missing)
+        return np.stack([self._frames[i] for i in indices])
+
+    def release_before(self, index: int) -> None:
+        for frame in [f for f in self._frames if f < index]:
+            del self._frames[frame]

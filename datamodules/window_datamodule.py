@@ -8,23 +8,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 import lightning.pytorch as pl
 import numpy as np
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
+from datamodules.feature_cache import FeatureCache, key_content, read_index
 from datamodules.folds import group_folds
 from datamodules.labels import FrameTargets
 from datamodules.records import VideoRecord
 from datamodules.video_io import probe_video
-from datamodules.window_dataset import WindowDataset, WindowItem
+from datamodules.window_dataset import CachedWindowDataset, WindowDataset, WindowItem
 from datamodules.windows import window_indices, window_starts
-from lightning_app.errors import DataError
+from lightning_app.errors import ConfigError, DataError
 
 SplitMode = Literal["folds", "official"]
 OnBadVideo = Literal["error", "skip"]
+UseCache = Literal["auto", "always", "never"]
 FOLDS_FILE = "folds.json"
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("val",)}
 
@@ -47,6 +49,13 @@ class WindowDataModule(pl.LightningDataModule):
         batch_size / num_workers: DataLoader settings.
         on_bad_video: ``error`` stops at the first video that cannot be used (unreadable,
             labels that do not fit it); ``skip`` leaves it out, counts it and names it in a warning.
+        cache_dir: the feature cache folder (``--data.cache_dir``; written by ``extract``).
+        use_cache: ``auto`` reads features from the cache when it is complete for the current
+            key, ``always`` requires it, ``never`` decodes videos and runs the encoders.
+        cache_num_workers: DataLoader workers when reading from the cache. Reading a window is a
+            memory copy, so worker processes cost more than they save: 0 by default.
+        encoders: the model's encoder specs, which key the cache (the command line links
+            them from ``model.*``; set them yourself when building the datamodule in Python).
 
     ``test`` uses the videos marked ``test`` by the dataset, or the validation fold when none
     is; ``predict`` uses the validation fold. The fold assignment is written to
@@ -71,6 +80,10 @@ class WindowDataModule(pl.LightningDataModule):
         batch_size: int = 8,
         num_workers: int = 2,
         on_bad_video: OnBadVideo = "error",
+        cache_dir: Optional[str] = None,
+        use_cache: UseCache = "auto",
+        cache_num_workers: int = 0,
+        encoders: Optional[dict[str, Any]] = None,
     ):
         super().__init__()
         self.root = Path(root)
@@ -81,7 +94,10 @@ class WindowDataModule(pl.LightningDataModule):
         self.frame_size = frame_size
         self.batch_size, self.num_workers = batch_size, num_workers
         self.on_bad_video = on_bad_video
-        self.datasets: dict[str, WindowDataset] = {}
+        self.cache_dir, self.use_cache, self.encoders = cache_dir, use_cache, encoders
+        self.cache_num_workers = cache_num_workers
+        self.datasets: dict[str, Dataset] = {}
+        self._cache_decided: Optional[bool] = None
         self.skipped: dict[str, list[str]] = {"videos": [], "windows": []}
         self._records: Optional[list[VideoRecord]] = None
         self._folds: Optional[dict[str, int]] = None
@@ -141,9 +157,59 @@ class WindowDataModule(pl.LightningDataModule):
         splits["test"] = test or splits["val"]
         return splits
 
+    # -- feature cache ---------------------------------------------------------------
+    def cache_name(self, record: VideoRecord) -> str:
+        """How the cache names a record's video: its path relative to the root (face tracks share it)."""
+        return str(record.path.relative_to(self.root)) if record.path.is_relative_to(self.root) else str(record.path)
+
+    def feature_cache(self) -> Optional[FeatureCache]:
+        if self.cache_dir is None:
+            return None
+        if self.encoders is None:
+            raise ConfigError("--data.cache_dir needs the encoder specs (data.encoders), which key the cache; "
+                              "the command line links them from model.*")
+        return FeatureCache(self.cache_dir, key_content(self.encoders, self.window, self.stride, self.counts, self.frame_size))
+
+    @property
+    def uses_cache(self) -> bool:
+        """Whether windows come from the feature cache (decided once, on first use)."""
+        if self._cache_decided is None:
+            self._cache_decided = self._decide_cache()
+        return self._cache_decided
+
+    def _decide_cache(self) -> bool:
+        if self.use_cache == "never":
+            return False
+        cache = self.feature_cache()
+        if cache is None:
+            if self.use_cache == "always":
+                raise ConfigError("--data.use_cache always needs --data.cache_dir")
+            return False
+        videos = {self.cache_name(r): r.path for r in self.records()}
+        stale = [name for name, path in videos.items() if not cache.is_valid(name, path)]
+        if cache.is_complete(sorted(videos)) and not stale:
+            rank_zero_info(f"reading features from the cache {cache.directory}")
+            return True
+        if stale and self.use_cache == "always":
+            raise DataError(f"the feature cache {cache.directory} lacks current features for {len(stale)} video(s), "
+                            f"e.g. {stale[0]} (missing, truncated, or the video changed since); run `python -m "
+                            "lightning_app extract` with the same config")
+        if self.use_cache == "always":
+            raise DataError(f"the feature cache {cache.directory} is not complete for this dataset; "
+                            "run `python -m lightning_app extract` with the same config first")
+        rank_zero_info(f"no complete feature cache at {cache.directory}: decoding videos and running the encoders")
+        return False
+
     # -- windows ---------------------------------------------------------------------
     def _video_windows(self, index: int, record: VideoRecord) -> tuple[list[WindowItem], FrameTargets]:
-        num_frames = probe_video(record.path).num_frames
+        cache_path, rows = None, {}
+        if self.uses_cache:
+            cache_path = self.feature_cache().path(self.cache_name(record))
+            metadata, starts, _ = read_index(cache_path)
+            num_frames = int(metadata["num_frames"])
+            rows = {int(start): row for row, start in enumerate(starts)}
+        else:
+            num_frames = probe_video(record.path).num_frames
         targets = record.load_targets(num_frames)
         items = []
         for start in window_starts(num_frames, self.window, self.stride):
@@ -156,10 +222,13 @@ class WindowDataModule(pl.LightningDataModule):
                 video_index=index, video_id=record.video_id, path=record.path, start=start,
                 end=min(start + self.window, num_frames), target=np.asarray(target, np.float32).reshape(-1),
                 indices=window_indices(start, self.window, self.counts, num_frames),
+                cache_path=cache_path, cache_row=rows.get(start, -1),
             ))
+            if cache_path is not None and items[-1].cache_row < 0:
+                raise DataError(f"feature cache file {cache_path} has no window at frame {start}; re-run extract")
         return items, targets
 
-    def _build(self, name: str, records: list[VideoRecord]) -> WindowDataset:
+    def _build(self, name: str, records: list[VideoRecord]) -> Dataset:
         windows: list[WindowItem] = []
         targets: dict[int, FrameTargets] = {}
         skipped_windows = len(self.skipped["windows"])
@@ -178,10 +247,14 @@ class WindowDataModule(pl.LightningDataModule):
             raise DataError(f"the {name} split of {self.root} has no usable window ({len(records)} videos, fold {self.fold})")
         rank_zero_info(f"{name}: {len(records)} videos, {len(windows)} windows"
                        + (f", {no_target} windows skipped (no valid frame)" if no_target else ""))
+        if self.uses_cache:
+            return CachedWindowDataset(windows, targets, self.window)
         return WindowDataset(windows, targets, self.window, self.frame_size)
 
     def setup(self, stage: Optional[str] = None) -> None:
         splits = self.split_records()
+        if self._cache_decided is None:  # decided here, before any video is opened
+            self._cache_decided = self._decide_cache()
         if stage == "test" and splits["test"] is splits["val"]:
             rank_zero_warn("the dataset marks no test videos: testing on the validation fold")
         for name in STAGE_SPLITS.get(stage, ("train", "val", "test")):
@@ -208,8 +281,9 @@ class WindowDataModule(pl.LightningDataModule):
 
     # -- loaders ---------------------------------------------------------------------
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        workers = self.cache_num_workers if self.uses_cache else self.num_workers
         return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+                          num_workers=workers, persistent_workers=workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from datamodules.feature_cache import CachedFeatureReader
 from datamodules.labels import FrameTargets
 from datamodules.video_io import read_frames
 from datamodules.windows import union_indices
@@ -27,6 +29,8 @@ class WindowItem:
     end: int  # exclusive, before padding: min(start + window, num_frames)
     target: np.ndarray = field(hash=False, compare=False)  # (C,) float32
     indices: dict[str, list[int]] = field(hash=False, compare=False)
+    cache_path: Optional[Path] = None  # where its features are cached, if they are
+    cache_row: int = -1  # its row in that file
 
 
 def resize_short_side(frames: torch.Tensor, size: int) -> torch.Tensor:
@@ -63,14 +67,39 @@ class WindowDataset(Dataset):
             frames = resize_short_side(frames, self.frame_size)
         position = {frame: row for row, frame in enumerate(needed)}
         sample = {name: frames[[position[i] for i in idx]] for name, idx in item.indices.items()}
-        frame_values, frame_valid = self.targets[item.video_index].window(item.start, self.window)
-        sample.update(
-            target=torch.from_numpy(item.target),
-            frame_target=torch.from_numpy(frame_values),
-            frame_mask=torch.from_numpy(frame_valid),
-            video_index=item.video_index,
-            video_id=item.video_id,
-            start=item.start,
-            end=item.end,
-        )
+        sample.update(target_fields(item, self.targets[item.video_index], self.window))
+        return sample
+
+
+def target_fields(item: WindowItem, targets: FrameTargets, window: int) -> dict:
+    """The label side of an item: window target, the frame targets it covers, where it is."""
+    frame_values, frame_valid = targets.window(item.start, window)
+    return {
+        "target": torch.from_numpy(item.target),
+        "frame_target": torch.from_numpy(frame_values),
+        "frame_mask": torch.from_numpy(frame_valid),
+        "video_index": item.video_index,
+        "video_id": item.video_id,
+        "start": item.start,
+        "end": item.end,
+    }
+
+
+class CachedWindowDataset(Dataset):
+    """The same items as ``WindowDataset`` with ``features`` (per stream, (T, d) float32) read
+    from the feature cache in place of frames: no decoding, no encoder."""
+
+    def __init__(self, windows: list[WindowItem], targets: dict[int, FrameTargets], window: int):
+        self.windows = windows
+        self.targets = targets
+        self.window = window
+        self.reader = CachedFeatureReader()
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.windows[index]
+        sample = {"features": self.reader.window(item.cache_path, item.cache_row)}
+        sample.update(target_fields(item, self.targets[item.video_index], self.window))
         return sample

@@ -13,6 +13,10 @@ def main() -> None:
             from lightning_app.cv import cv_main
 
             sys.exit(cv_main(sys.argv[2:]))
+        if sys.argv[1:2] == ["extract"]:
+            from lightning_app.extract import extract_main
+
+            sys.exit(extract_main(sys.argv[2:]))
         from lightning_app.cli import cli_main
 
         cli_main()

@@ -17,11 +17,13 @@ from lightning.pytorch.loggers import CSVLogger
 from callbacks.run_summary import RunSummary
 from datamodules.window_datamodule import WindowDataModule
 from lightning_app.config_paths import resolve_config_args
-from models.lit_module import VideoFusionModule
+from models.lit_module import VideoFusionModule, encoder_specs
 
 # The frozen encoders stay in eval mode on purpose.
 warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+# cv and extract call the CLI in-process with their own argument lists.
+warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended to run from within Python.*")
 
 # Sections of the resolved config that define an experiment's numbers.
 HASHED_SECTIONS = ("seed_everything", "model", "data")
@@ -32,6 +34,11 @@ class VideoFusionCLI(LightningCLI):
     the config names another, a rich progress bar unless the config names another or turns it
     off, a ``RunSummary`` on every run, and, after ``fit``, a validation
     of the best checkpoint whose metrics go into ``summary.json``."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        # The feature cache is keyed by the model's encoders: the datamodule gets them from here.
+        parser.link_arguments(("model.video_encoder", "model.clip_encoder", "model.captioner"),
+                              "data.init_args.encoders", compute_fn=encoder_specs)
 
     def _config_hash(self) -> str:
         config = self.config.get(str(self.subcommand), self.config)

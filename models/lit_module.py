@@ -17,7 +17,13 @@ from models.tasks import RegressionLoss, TaskName, make_task
 
 EXTRACTOR_PREFIX = "extractor."
 ENCODER_KEYS = ("video_encoder", "clip_encoder", "captioner")
-STAGES = ("train", "val", "test")
+DEFAULT_ENCODERS = {"video": {"name": "videoprism"}, "clip": {"name": "open_clip"}, "captioner": {"name": "blip"}}
+
+
+def encoder_specs(video: Optional[dict], clip: Optional[dict], captioner: Optional[dict]) -> dict[str, dict]:
+    """The three encoder specs with defaults filled in, keyed by role (what the feature cache is keyed by)."""
+    given = {"video": video, "clip": clip, "captioner": captioner}
+    return {role: dict(spec) if spec else dict(DEFAULT_ENCODERS[role]) for role, spec in given.items()}
 
 
 class VideoFusionModule(pl.LightningModule):
@@ -67,9 +73,7 @@ class VideoFusionModule(pl.LightningModule):
         threshold: float = 0.5,
     ):
         super().__init__()
-        video_encoder = video_encoder or {"name": "videoprism"}
-        clip_encoder = clip_encoder or {"name": "open_clip"}
-        captioner = captioner or {"name": "blip"}
+        video_encoder, clip_encoder, captioner = encoder_specs(video_encoder, clip_encoder, captioner).values()
         self.save_hyperparameters()
         self.hparams.update(video_encoder=video_encoder, clip_encoder=clip_encoder, captioner=captioner)
         self.task = make_task(task, focal_alpha, focal_gamma, threshold, regression_loss)
@@ -91,10 +95,21 @@ class VideoFusionModule(pl.LightningModule):
         if data_task is not None and data_task != self.task.name:
             raise ConfigError(f"model.task is {self.task.name!r} but the data ({type(datamodule).__name__}) is for "
                               f"{data_task!r}; set --model.task {data_task}")
+        if getattr(datamodule, "uses_cache", False) and self.extractor is not None:
+            self.extractor = None  # features come from the cache: no encoder stays in memory
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
-        """Window outputs (B, C): logits for violence, pre-tanh values for valence-arousal."""
-        features, _ = self.extractor(batch["video"], batch["image"], batch["text"])
+        """Window outputs (B, C): logits for violence, pre-tanh values for valence-arousal.
+
+        A batch holds either raw frames (``video``, ``image``, ``text``), which go through the
+        frozen encoders, or cached ``features``, which go straight to the fusion model.
+        """
+        if "features" in batch:
+            features = {name: value.float() for name, value in batch["features"].items()}
+        else:
+            if self.extractor is None:
+                raise ConfigError("this model was set up to read cached features, but the batch holds frames")
+            features, _ = self.extractor(batch["video"], batch["image"], batch["text"])
         return self.model(features)
 
     def _step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
@@ -164,6 +179,7 @@ class VideoFusionModule(pl.LightningModule):
                     f"model.{key}: the checkpoint was trained with {saved[key]}, the config asks for "
                     f"{self.hparams[key]}; use the checkpoint's encoders (they are in its config.yaml)"
                 )
-        state = checkpoint["state_dict"]
-        for key, value in self.extractor.state_dict().items():
-            state.setdefault(EXTRACTOR_PREFIX + key, value)
+        if self.extractor is not None:
+            state = checkpoint["state_dict"]
+            for key, value in self.extractor.state_dict().items():
+                state.setdefault(EXTRACTOR_PREFIX + key, value)

@@ -1,0 +1,214 @@
+"""The frozen-feature cache: one safetensors file per video, under a folder named by a key.
+
+Layout::
+
+    <cache_dir>/<key>/
+        key.json                     everything the key was computed from (readable)
+        videos/<name>.safetensors    per video: video (W, Tv, d_v), image (W, Ti, d_i),
+                                     text (W, Tt, d_t) float32; starts, ends (W,) int64;
+                                     metadata: video, num_frames, size, mtime, key
+        videos/<name>.captions.json  the captions of every window, readable
+        errors.json                  videos that could not be extracted, with the reason
+        complete.json                written last, when every video of the dataset is in
+
+The key hashes everything that changes features: the encoder specs (names, options, seeds,
+weights paths and the size and time of local weight files), the window, stride, per-stream
+frame counts and frame size, and a format version. A changed key is a different folder, so
+old features are never read for a new setting. Files are written to a temporary name and
+renamed; safetensors holds no code, and a truncated file fails to open and is re-extracted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+from lightning_app.errors import DataError
+
+FORMAT_VERSION = 1
+STREAMS = ("video", "image", "text")
+COMPLETE_FILE = "complete.json"
+ERRORS_FILE = "errors.json"
+KEY_FILE = "key.json"
+
+
+def _weights_fingerprint(spec: Mapping[str, Any]) -> Any:
+    """Size and modification time of the files of a local ``pretrained`` path, if any."""
+    pretrained = spec.get("pretrained")
+    if not isinstance(pretrained, str):
+        return None
+    path = Path(pretrained).expanduser()
+    files = sorted(p for p in ([path] if path.is_file() else path.rglob("*") if path.is_dir() else []) if p.is_file())
+    return [[str(p.relative_to(path) if path.is_dir() else p.name), p.stat().st_size, int(p.stat().st_mtime)] for p in files]
+
+
+def key_content(encoders: Mapping[str, Mapping[str, Any]], window: int, stride: int,
+                counts: Mapping[str, int], frame_size: Optional[int]) -> dict[str, Any]:
+    return {
+        "format": FORMAT_VERSION,
+        "encoders": {role: dict(spec) for role, spec in sorted(encoders.items())},
+        "weights": {role: _weights_fingerprint(spec) for role, spec in sorted(encoders.items())},
+        "window": window,
+        "stride": stride,
+        "counts": dict(sorted(counts.items())),
+        "frame_size": frame_size,
+    }
+
+
+def cache_key(content: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def file_stem(video: str) -> str:
+    """A file name for a video path: readable tail plus a hash of the whole path."""
+    tail = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(video).name)[-60:]
+    return f"{tail}-{hashlib.sha1(video.encode()).hexdigest()[:10]}"
+
+
+def video_stamp(path: Path) -> dict[str, str]:
+    stat = path.stat()
+    return {"size": str(stat.st_size), "mtime": str(int(stat.st_mtime))}
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+class FeatureCache:
+    """One key's folder: where each video's features go, and whether they are there and valid."""
+
+    def __init__(self, cache_dir: str | Path, content: Mapping[str, Any]):
+        self.content = dict(content)
+        self.key = cache_key(content)
+        self.directory = Path(cache_dir) / self.key
+        self.videos_dir = self.directory / "videos"
+
+    def prepare(self) -> None:
+        """Create the folder and its key.json; refuse a folder whose key.json says otherwise."""
+        self.videos_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.videos_dir.glob(".*.tmp"):  # left by a run that was killed mid-write
+            stale.unlink(missing_ok=True)
+        key_file = self.directory / KEY_FILE
+        if key_file.exists():
+            self._check_key_file()
+        else:
+            _atomic_write_text(key_file, json.dumps({"key": self.key, **self.content}, indent=2) + "\n")
+
+    def _check_key_file(self) -> None:
+        key_file = self.directory / KEY_FILE
+        try:
+            stored = json.loads(key_file.read_text()).get("key")
+        except (OSError, ValueError):
+            stored = None
+        if stored != self.key:
+            raise DataError(f"feature cache {self.directory} holds key {stored!r}, not {self.key!r}; "
+                            "remove the folder or point --data.cache_dir elsewhere")
+
+    def path(self, video: str) -> Path:
+        return self.videos_dir / f"{file_stem(video)}.safetensors"
+
+    def captions_path(self, video: str) -> Path:
+        return self.videos_dir / f"{file_stem(video)}.captions.json"
+
+    def is_valid(self, video: str, source: Path) -> bool:
+        """The video's file exists, opens, carries this key and matches the video file's size and time."""
+        path = self.path(video)
+        if not path.is_file():
+            return False
+        try:
+            with safe_open(str(path), framework="np") as handle:
+                meta = handle.metadata() or {}
+                keys = set(handle.keys())
+        except Exception:
+            return False
+        stamp = video_stamp(source)
+        return (meta.get("key") == self.key and meta.get("video") == video and set(STREAMS) <= keys
+                and meta.get("size") == stamp["size"] and meta.get("mtime") == stamp["mtime"])
+
+    def write(self, video: str, source: Path, features: Mapping[str, np.ndarray], starts: np.ndarray,
+              ends: np.ndarray, num_frames: int, captions: list[list[str]]) -> Path:
+        """Write one video's features (atomically) and its captions."""
+        path = self.path(video)
+        tensors = {name: np.ascontiguousarray(features[name], dtype=np.float32) for name in STREAMS}
+        tensors["starts"] = np.asarray(starts, np.int64)
+        tensors["ends"] = np.asarray(ends, np.int64)
+        metadata = {"key": self.key, "video": video, "num_frames": str(num_frames), **video_stamp(source)}
+        _atomic_write_text(self.captions_path(video), json.dumps(
+            {"video": video, "windows": [{"start": int(s), "captions": c} for s, c in zip(starts, captions)]}, indent=1))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        save_file(tensors, str(tmp), metadata=metadata)
+        tmp.replace(path)
+        return path
+
+    def mark_complete(self, videos: list[str]) -> None:
+        _atomic_write_text(self.directory / COMPLETE_FILE, json.dumps({"key": self.key, "videos": sorted(videos)}, indent=1))
+
+    def is_complete(self, videos: list[str]) -> bool:
+        marker = self.directory / COMPLETE_FILE
+        if not marker.is_file():
+            return False
+        try:
+            listed = set(json.loads(marker.read_text()).get("videos", []))
+        except (OSError, ValueError):
+            return False
+        return set(videos) <= listed
+
+    def write_errors(self, errors: list[dict[str, str]]) -> None:
+        path = self.directory / ERRORS_FILE
+        if errors:
+            _atomic_write_text(path, json.dumps(errors, indent=1) + "\n")
+        elif path.exists():
+            path.unlink()
+
+
+class CachedFeatureReader:
+    """Reads one window's features from the cache files, opening few files at a time.
+
+    Files are memory-mapped by safetensors and only the requested window is copied out;
+    at most ``max_open`` files stay open (least recently used closed first), so resident
+    memory does not grow with the size of the cache.
+    """
+
+    def __init__(self, max_open: int = 8):
+        self.max_open = max_open
+        self._open: OrderedDict[str, Any] = OrderedDict()
+
+    def _handle(self, path: Path):
+        key = str(path)
+        if key in self._open:
+            self._open.move_to_end(key)
+            return self._open[key]
+        try:
+            handle = safe_open(key, framework="pt")
+        except Exception as error:
+            raise DataError(f"corrupt feature cache file {path}: {error}; re-run extract") from None
+        self._open[key] = handle
+        while len(self._open) > self.max_open:
+            self._open.popitem(last=False)
+        return handle
+
+    def window(self, path: Path, index: int) -> dict[str, Any]:
+        handle = self._handle(path)
+        return {name: handle.get_slice(name)[index] for name in STREAMS}
+
+    def __getstate__(self):  # DataLoader workers open their own handles
+        return {"max_open": self.max_open, "_open": OrderedDict()}
+
+
+def read_index(path: Path) -> tuple[dict[str, str], np.ndarray, np.ndarray]:
+    """Metadata, starts and ends of one cache file (header and two small arrays only)."""
+    try:
+        with safe_open(str(path), framework="np") as handle:
+            return handle.metadata() or {}, handle.get_tensor("starts"), handle.get_tensor("ends")
+    except Exception as error:
+        raise DataError(f"corrupt feature cache file {path}: {error}; re-run extract") from None

@@ -1,0 +1,101 @@
+"""``python -m lightning_app extract --config dvd.yaml [--data.cache_dir DIR] [any trainer flag]``:
+run the frozen encoders (and the captioner) once over every window of every video of the
+dataset and write the feature cache (``datamodules/feature_cache.py``).
+
+* Videos already in the cache for the current key are skipped, so an interrupted run resumes.
+* Each video is decoded front to back once; its file is written to a temporary name and renamed.
+* With several devices (``--trainer.devices 4``, ``--trainer.strategy ddp``), or under
+  ``torchrun`` / SLURM with ``--trainer.num_nodes N``, each rank takes a disjoint share of the
+  videos (Lightning's unrepeated distributed sampler for prediction) and together they cover all.
+* A video that cannot be read is recorded in ``errors.json`` in the cache folder with the
+  reason; the others go on, and the command ends with status 1 and a summary.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from torch.utils.data import DataLoader
+
+from callbacks.feature_writer import RANK_REPORT, FeatureCacheWriter
+from datamodules.extraction_data import VideoJob, VideoJobDataset, first_item
+from lightning_app.errors import ConfigError
+from lightning_app.terminal import print_table
+from models.extraction_module import FeatureExtractionModule
+
+
+def _merge_reports(cache) -> dict[str, Any]:
+    merged = {"done": [], "errors": [], "seconds": {"decode": 0.0, "encode": 0.0, "write": 0.0}, "windows": 0,
+              "frames_decoded": 0, "done_by_rank": {}}
+    for path in sorted(cache.directory.glob(RANK_REPORT.format(rank="*"))):
+        report = json.loads(path.read_text())
+        merged["done_by_rank"][path.name.split(".")[1]] = report["done"]
+        merged["done"] += report["done"]
+        merged["errors"] += report["errors"]
+        merged["windows"] += report["windows"]
+        merged["frames_decoded"] += report["frames_decoded"]
+        for key, value in report["seconds"].items():
+            merged["seconds"][key] += value
+        path.unlink()
+    return merged
+
+
+def run_extract(args: Sequence[str]) -> dict[str, Any]:
+    from lightning_app.cli import cli_main
+
+    cli = cli_main(list(args), run=False)
+    datamodule, trainer = cli.datamodule, cli.trainer
+    cache = datamodule.feature_cache()
+    if cache is None:
+        raise ConfigError("extract needs --data.cache_dir: the folder to write the feature cache to")
+    if cli.model.extractor is None:
+        raise ConfigError("the model holds no encoders to extract with")
+    names = {}
+    for record in datamodule.records():
+        names.setdefault(datamodule.cache_name(record), record.path)
+    if trainer.global_rank == 0:
+        cache.prepare()
+    trainer.strategy.barrier() if trainer.world_size > 1 and trainer.strategy.launcher is None else None
+    todo = [VideoJob(name, path) for name, path in sorted(names.items()) if not cache.is_valid(name, path)]
+    skipped = len(names) - len(todo)
+    report: dict[str, Any] = {"done": [], "errors": [], "seconds": {}, "windows": 0, "frames_decoded": 0}
+    if todo:
+        dataset = VideoJobDataset(todo, datamodule.window, datamodule.stride, datamodule.counts, datamodule.frame_size)
+        loader = DataLoader(dataset, batch_size=1, collate_fn=first_item, num_workers=0)
+        trainer.callbacks.append(FeatureCacheWriter(cache))
+        trainer.predict(FeatureExtractionModule(cli.model.extractor), dataloaders=loader, return_predictions=False)
+        if trainer.world_size > 1 and trainer.strategy.launcher is None:
+            trainer.strategy.barrier()
+    if trainer.global_rank != 0:
+        return {"rank": trainer.global_rank}
+    if todo:
+        report = _merge_reports(cache)
+    missing = sorted(name for name, path in names.items() if not cache.is_valid(name, path))
+    failed = {e["video"] for e in report["errors"]}
+    errors = report["errors"] + [{"video": name, "reason": "not written (the run was interrupted?)"}
+                                 for name in missing if name not in failed]
+    cache.write_errors(errors)
+    if not missing:
+        cache.mark_complete(sorted(names))
+    summary = {"cache": str(cache.directory), "videos": len(names), "skipped": skipped,
+               "extracted": len(report["done"]), "failed": len(errors), "windows": report["windows"],
+               "frames_decoded": report["frames_decoded"], "seconds": report["seconds"], "complete": not missing}
+    rows = [(k, str(v) if not isinstance(v, dict) else ", ".join(f"{a} {b:.2f}s" for a, b in v.items()))
+            for k, v in summary.items()]
+    print_table("extract", ("", "value"), rows)
+    for error in errors:
+        print(f"failed: {error['video']}: {error['reason']}", file=sys.stderr)
+    summary["errors"] = errors
+    summary["done_by_rank"] = report.get("done_by_rank", {})
+    return summary
+
+
+def extract_main(args: Sequence[str]) -> int:
+    if any(a in ("-h", "--help") for a in args):
+        print(__doc__)
+        return 0
+    summary = run_extract(args)
+    return 1 if summary.get("failed") else 0

@@ -1,0 +1,50 @@
+"""The LightningModule ``extract`` predicts with: frozen encoders over every window of a video."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+
+from datamodules.extraction_data import VideoWindowSource
+from lightning_app.errors import DataError
+from models.feature_extractor import FrozenFeatureExtractor
+
+
+class FeatureExtractionModule(pl.LightningModule):
+    """``predict_step`` takes one ``VideoWindowSource`` and returns the video's features,
+    window ranges and captions, or ``{"error": ...}`` when the video cannot be read."""
+
+    def __init__(self, extractor: FrozenFeatureExtractor):
+        super().__init__()
+        self.extractor = extractor
+
+    def predict_step(self, source: VideoWindowSource, batch_idx: int) -> dict[str, Any]:
+        features: dict[str, list[np.ndarray]] = {"video": [], "image": [], "text": []}
+        captions, starts, ends = [], [], []
+        encode_seconds = 0.0
+        try:
+            for chunk in source:
+                started = time.perf_counter()
+                out, chunk_captions = self.extractor(*(chunk[name].to(self.device) for name in ("video", "image", "text")))
+                for name in features:
+                    features[name].append(out[name].cpu().numpy())
+                encode_seconds += time.perf_counter() - started
+                captions.extend(chunk_captions)
+                starts.append(chunk["starts"])
+                ends.append(chunk["ends"])
+        except DataError as error:
+            return {"video": source.job.name, "error": str(error)}
+        return {
+            "video": source.job.name,
+            "path": source.job.path,
+            "features": {name: np.concatenate(parts) for name, parts in features.items()},
+            "starts": np.concatenate(starts),
+            "ends": np.concatenate(ends),
+            "num_frames": source.num_frames,
+            "captions": captions,
+            "seconds": {"decode": source.decode_seconds, "encode": encode_seconds},
+            "frames_decoded": source.frames_decoded,
+        }

@@ -1,0 +1,182 @@
+"""The extract command and training from the feature cache, end to end on the tiny preset."""
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.numpy import load_file
+
+from datamodules.dvd import DVDDataModule
+from datamodules.feature_cache import read_index
+from datamodules.windows import window_starts
+from lightning_app.cli import cli_main
+from lightning_app.errors import DataError
+from lightning_app.extract import extract_main, run_extract
+from models.feature_extractor import FrozenFeatureExtractor
+from models.lit_module import encoder_specs
+from tests.conftest import data_args
+
+REPO = Path(__file__).resolve().parent.parent
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu"]
+# as presets/tiny.yaml names them: the cache key is computed from the specs as written
+TINY_SPECS = encoder_specs({"name": "videoprism-tiny", "seed": 0}, {"name": "clip-tiny", "seed": 0}, {"name": "blip-tiny", "seed": 0})
+
+
+def _args(root, cache_dir, *extra):
+    return ["--config", "demo.yaml", "--config", "presets/tiny.yaml", *data_args(root), "--data.cache_dir", str(cache_dir),
+            "--trainer.default_root_dir", str(Path(cache_dir).parent / "runs"), *QUIET, *extra]
+
+
+@pytest.fixture(scope="module")
+def extracted(clips_root, tmp_path_factory):
+    cache_dir = tmp_path_factory.mktemp("extract") / "cache"
+    return run_extract(_args(clips_root, cache_dir)), cache_dir
+
+
+def _files(summary) -> dict[str, dict]:
+    return {p.name: load_file(str(p)) for p in sorted(Path(summary["cache"], "videos").glob("*.safetensors"))}
+
+
+def test_every_window_of_every_video_is_written(extracted, clips_root):
+    summary, _ = extracted
+    assert summary["complete"] and summary["videos"] == summary["extracted"] == 8 and summary["failed"] == 0
+    files = sorted(Path(summary["cache"], "videos").glob("*.safetensors"))
+    assert len(files) == 8
+    total = 0
+    for path in files:
+        metadata, starts, ends = read_index(path)
+        num_frames = int(metadata["num_frames"])
+        assert starts.tolist() == window_starts(num_frames, 64, 32)
+        assert ends.tolist() == [min(s + 64, num_frames) for s in starts]
+        tensors = load_file(str(path))
+        assert tensors["video"].shape[:2] == (len(starts), 16) and tensors["text"].shape[:2] == (len(starts), 4)
+        captions = json.loads(path.with_name(path.name.replace(".safetensors", ".captions.json")).read_text())
+        assert len(captions["windows"]) == len(starts) and all(len(w["captions"]) == 4 for w in captions["windows"])
+        total += len(starts)
+    assert total == summary["windows"]
+    # each window's frames were decoded once: no more frames than the union over windows
+    assert summary["frames_decoded"] <= sum(int(read_index(p)[0]["num_frames"]) for p in files)
+
+
+def test_a_second_run_skips_what_is_done(extracted, clips_root):
+    summary, cache_dir = extracted
+    again = run_extract(_args(clips_root, cache_dir))
+    assert again["skipped"] == 8 and again["extracted"] == 0 and again["complete"]
+
+
+def test_cached_features_equal_features_computed_in_the_loop(extracted, clips_root):
+    _, cache_dir = extracted
+    common = dict(root=str(clips_root), frame_size=32, num_workers=0, batch_size=4, encoders=TINY_SPECS, cache_dir=str(cache_dir))
+    cached = DVDDataModule(use_cache="always", **common)
+    live = DVDDataModule(use_cache="never", **common)
+    cached.setup("validate"), live.setup("validate")
+    assert cached.uses_cache and not live.uses_cache
+    extractor = FrozenFeatureExtractor(TINY_SPECS["video"], TINY_SPECS["clip"], TINY_SPECS["captioner"])
+    for from_cache, frames in zip(cached.val_dataloader(), live.val_dataloader()):
+        features, _ = extractor(frames["video"], frames["image"], frames["text"])
+        assert from_cache["video_id"] == frames["video_id"] and torch.equal(from_cache["target"], frames["target"])
+        for name in ("video", "image", "text"):
+            assert torch.allclose(from_cache["features"][name], features[name], atol=1e-5), name
+
+
+def test_fit_reads_the_cache_without_encoders(extracted, clips_root, tmp_path):
+    _, cache_dir = extracted
+    cli = cli_main(["fit", *_args(clips_root, cache_dir), "--trainer.fast_dev_run", "true"])
+    assert cli.datamodule.uses_cache and cli.model.extractor is None
+    assert cli.trainer.state.finished
+
+
+def test_use_cache_always_without_a_complete_cache_is_a_clear_error(clips_root, tmp_path):
+    dm = DVDDataModule(str(clips_root), encoders=TINY_SPECS, cache_dir=str(tmp_path / "empty"), use_cache="always", frame_size=32)
+    with pytest.raises(DataError, match="lacks current features for 8 video.*run `python -m lightning_app extract`"):
+        dm.setup("fit")
+
+
+def test_truncated_file_is_an_error_in_training_and_re_extracted(extracted, clips_root, tmp_path):
+    summary, cache_dir = extracted
+    copy = tmp_path / "cache"
+    shutil.copytree(cache_dir, copy)
+    victim = sorted(Path(copy, Path(summary["cache"]).name, "videos").glob("*.safetensors"))[0]
+    victim.write_bytes(victim.read_bytes()[:-500])
+    dm = DVDDataModule(str(clips_root), encoders=TINY_SPECS, cache_dir=str(copy), use_cache="always", frame_size=32, num_workers=0)
+    with pytest.raises(DataError, match="lacks current features for 1 video"):
+        dm.setup("fit")
+    again = run_extract(_args(clips_root, copy))
+    assert again["extracted"] == 1 and again["skipped"] == 7 and again["complete"]
+
+
+def test_features_of_a_changed_video_are_not_used(extracted, clips_root, tmp_path):
+    _, cache_dir = extracted
+    root = tmp_path / "data"
+    shutil.copytree(clips_root, root)
+    victim = sorted((root / "clips").glob("*.mp4"))[0]
+    victim.write_bytes(victim.read_bytes() + b"\0")  # another video under the same name
+    auto = DVDDataModule(str(root), encoders=TINY_SPECS, cache_dir=str(cache_dir), frame_size=32, num_workers=0)
+    auto.setup("validate")
+    assert not auto.uses_cache  # falls back to decoding
+    strict = DVDDataModule(str(root), encoders=TINY_SPECS, cache_dir=str(cache_dir), use_cache="always", frame_size=32)
+    with pytest.raises(DataError, match=f"lacks current features for 1 video.*clips/{victim.name}"):
+        strict.setup("validate")
+
+
+def test_bad_video_is_recorded_and_the_rest_goes_on(clips_root, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(clips_root, root)
+    victim = sorted((root / "clips").glob("*.mp4"))[0]
+    victim.write_bytes(b"not a video at all")
+    code = extract_main(_args(root, tmp_path / "cache"))
+    assert code == 1
+    errors = json.loads(next((tmp_path / "cache").glob("*/errors.json")).read_text())
+    assert [e["video"] for e in errors] == [f"clips/{victim.name}"] and "cannot read video" in errors[0]["reason"]
+    assert len(list((tmp_path / "cache").glob("*/videos/*.safetensors"))) == 7
+    assert not list((tmp_path / "cache").glob("*/complete.json"))
+
+
+@pytest.mark.slow
+def test_killed_extraction_resumes_to_the_same_cache(extracted, tmp_path):
+    summary, _ = extracted
+    from datamodules.synthetic_videos import write_synthetic_dataset
+
+    root = tmp_path / "many"
+    write_synthetic_dataset(root, num_clips=24, size=32, fps=24, min_seconds=3, max_seconds=4, num_folds=2, seed=1)
+    command = [sys.executable, "-m", "lightning_app", "extract", *_args(root, tmp_path / "cache")]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and len(list((tmp_path / "cache").glob("*/videos/*.safetensors"))) < 2:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    partial = list((tmp_path / "cache").glob("*/videos/*.safetensors"))
+    assert 2 <= len(partial) < 24 and not list((tmp_path / "cache").glob("*/complete.json"))
+    for path in partial:  # whatever was left in place is whole
+        read_index(path)
+    resumed = run_extract(_args(root, tmp_path / "cache"))
+    assert resumed["complete"] and resumed["skipped"] == len(partial) and resumed["extracted"] == 24 - len(partial)
+    assert not list((tmp_path / "cache").glob("*/videos/.*.tmp"))
+    fresh = run_extract(_args(root, tmp_path / "fresh"))
+    assert fresh["extracted"] == 24
+    resumed_files, fresh_files = _files(resumed), _files(fresh)
+    assert resumed_files.keys() == fresh_files.keys()
+    for name, tensors in fresh_files.items():
+        for key, value in tensors.items():
+            assert (value == resumed_files[name][key]).all(), (name, key)
+
+
+@pytest.mark.slow
+def test_two_processes_share_the_videos(extracted, clips_root, tmp_path):
+    summary, _ = extracted
+    split = run_extract(_args(clips_root, tmp_path / "cache", "--trainer.strategy", "ddp_spawn", "--trainer.devices", "2"))
+    shares = [set(videos) for videos in split["done_by_rank"].values()]
+    assert len(shares) == 2 and all(shares) and not shares[0] & shares[1]
+    assert len(shares[0] | shares[1]) == 8 and split["complete"]
+    single, double = _files(summary), _files(split)
+    assert single.keys() == double.keys()
+    for name in single:
+        for key in single[name]:
+            assert (single[name][key] == double[name][key]).all(), (name, key)
