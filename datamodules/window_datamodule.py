@@ -86,6 +86,8 @@ class WindowDataModule(pl.LightningDataModule):
         encoders: Optional[dict[str, Any]] = None,
     ):
         super().__init__()
+        # window settings travel with checkpoints, so ``infer`` can cut videos as training did
+        self.save_hyperparameters(ignore=["encoders"])
         self.root = Path(root)
         self.fold, self.num_folds, self.fold_seed = fold, num_folds, fold_seed
         self.split_mode = split_mode

@@ -13,6 +13,10 @@ def main() -> None:
             from lightning_app.cv import cv_main
 
             sys.exit(cv_main(sys.argv[2:]))
+        if sys.argv[1:2] == ["infer"]:
+            from lightning_app.infer import infer_main
+
+            sys.exit(infer_main(sys.argv[2:]))
         if sys.argv[1:2] == ["extract"]:
             from lightning_app.extract import extract_main
 

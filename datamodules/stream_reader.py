@@ -1,0 +1,90 @@
+"""Windows from a video read incrementally with PyAV: a file still being written, a camera or a
+network stream FFmpeg can open. Each window is emitted as soon as its last frame arrives, and
+only one window of (resized) frames is held in memory.
+
+The windows are the ones ``windows.window_starts`` gives for the whole video, so a finished
+file yields the same windows in streaming and in batch mode: every ``stride`` frames while
+frames arrive, then, at the end, one window aligned to the last frame if the regular ones
+stopped short, or one padded window for a video shorter than a window.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+from datamodules.window_dataset import resize_short_side
+from datamodules.windows import window_indices
+from lightning_app.errors import DataError
+
+
+@dataclass
+class StreamWindow:
+    start: int
+    end: int
+    frames: dict[str, torch.Tensor]  # per stream (T, S, S, 3) uint8
+    start_time: float
+    end_time: float
+    ready: float  # time.perf_counter() when its last frame had been decoded
+
+
+class StreamingWindowReader:
+    def __init__(self, source: str, window: int, stride: int, counts: Mapping[str, int], frame_size: Optional[int]):
+        self.source, self.window, self.stride = source, window, stride
+        self.counts, self.frame_size = dict(counts), frame_size
+        self.num_frames = 0
+
+    def _frames(self) -> Iterator[tuple[np.ndarray, float]]:
+        import av
+
+        try:
+            container = av.open(self.source)
+        except Exception as exc:
+            raise DataError(f"cannot open video {self.source}: {exc}") from exc
+        with container:
+            if not container.streams.video:
+                raise DataError(f"cannot read video {self.source}: it has no video stream")
+            stream = container.streams.video[0]
+            try:
+                for frame in container.decode(stream):
+                    yield frame.to_ndarray(format="rgb24"), float(frame.time if frame.time is not None else 0.0)
+            except av.error.FFmpegError as exc:
+                if self.num_frames == 0:
+                    raise DataError(f"cannot decode video {self.source}: {exc}") from exc
+                # a truncated tail: keep the frames decoded so far
+
+    def _emit(self, buffer, start: int, num_frames: int, frame_end: float) -> StreamWindow:
+        held = {index: (frame, stamp) for index, frame, stamp in buffer}
+        indices = window_indices(start, self.window, self.counts, num_frames)
+        frames = {name: torch.from_numpy(np.stack([held[i][0] for i in idx])) for name, idx in indices.items()}
+        end = min(start + self.window, num_frames)
+        return StreamWindow(start, end, frames, held[start][1], frame_end, time.perf_counter())
+
+    def __iter__(self) -> Iterator[StreamWindow]:
+        buffer: deque = deque(maxlen=self.window)
+        last_start, previous_time, step = None, 0.0, 0.0
+        for index, (frame, stamp) in enumerate(self._frames()):
+            if self.frame_size is not None:
+                frame = resize_short_side(torch.from_numpy(frame[None]), self.frame_size)[0].numpy()
+            if index:
+                step = stamp - previous_time
+            previous_time = stamp
+            buffer.append((index, frame, stamp))
+            self.num_frames = index + 1
+            start = index + 1 - self.window
+            if start >= 0 and start % self.stride == 0:
+                last_start = start
+                yield self._emit(buffer, start, start + self.window, stamp + step)
+        if self.num_frames == 0:
+            raise DataError(f"cannot read video {self.source}: no frame could be decoded")
+        end_time = previous_time + step
+        if last_start is None:
+            yield self._emit(buffer, 0, self.num_frames, end_time)
+        elif last_start + self.window < self.num_frames:
+            yield self._emit(buffer, self.num_frames - self.window, self.num_frames, end_time)

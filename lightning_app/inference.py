@@ -1,0 +1,164 @@
+"""Running a trained model on unlabelled videos: window predictions in batch or streaming mode,
+per-frame predictions, violent segments, and the files written per video."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from datamodules.extraction_data import VideoJob, VideoWindowSource
+from datamodules.stream_reader import StreamingWindowReader
+from datamodules.video_io import frame_times
+from lightning_app.timeline import frames_from_windows, violent_segments
+from models.lit_module import VideoFusionModule
+
+STREAMS = ("video", "image", "text")
+
+
+@dataclass
+class WindowSettings:
+    window: int = 64
+    stride: int = 32
+    counts: dict[str, int] = field(default_factory=lambda: {"video": 16, "image": 16, "text": 4})
+    frame_size: Optional[int] = 224
+
+
+@dataclass
+class VideoResult:
+    name: str
+    prediction_names: tuple[str, ...]
+    starts: np.ndarray
+    ends: np.ndarray
+    preds: np.ndarray  # (W, C)
+    frame_start_times: np.ndarray  # (N,)
+    frame_end_times: np.ndarray  # (N,)
+    latencies: list[float] = field(default_factory=list)  # streaming: seconds from a window's last frame to its prediction
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frame_start_times)
+
+    def frame_preds(self) -> np.ndarray:
+        return frames_from_windows(self.starts, self.ends, self.preds, self.num_frames)
+
+
+class VideoPredictor:
+    """A trained ``VideoFusionModule`` in eval mode on one device, predicting window batches."""
+
+    def __init__(self, model: VideoFusionModule, settings: WindowSettings, device: str = "cpu", windows_per_batch: int = 8):
+        self.model = model.eval().to(device)
+        self.settings, self.device, self.windows_per_batch = settings, torch.device(device), windows_per_batch
+
+    @property
+    def prediction_names(self) -> tuple[str, ...]:
+        return tuple(self.model.task.prediction_names)
+
+    @torch.inference_mode()
+    def predict_frames(self, frames: dict[str, torch.Tensor]) -> np.ndarray:
+        """Per-stream window frames (B, T, S, S, 3) uint8 -> predictions (B, C)."""
+        batch = {name: frames[name].to(self.device) for name in STREAMS}
+        return self.model.task.predict(self.model(batch).float()).cpu().numpy()
+
+    def predict_file(self, path: Path, name: str) -> VideoResult:
+        """Batch mode: decord decodes the file front to back once, a chunk of windows at a time."""
+        s = self.settings
+        source = VideoWindowSource(VideoJob(name, path), s.window, s.stride, s.counts, s.frame_size, self.windows_per_batch)
+        starts, ends, preds = [], [], []
+        for chunk in source:
+            preds.append(self.predict_frames(chunk))
+            starts.append(chunk["starts"])
+            ends.append(chunk["ends"])
+        begin, finish = frame_times(path)
+        return VideoResult(name, self.prediction_names, np.concatenate(starts), np.concatenate(ends),
+                           np.concatenate(preds), begin, finish)
+
+    def stream(self, source: str, name: str, on_window=None) -> VideoResult:
+        """Streaming mode: PyAV reads frames as they come; each window is predicted once complete.
+
+        ``on_window(start, end, start_time, end_time, prediction, latency)`` is called per window.
+        """
+        s = self.settings
+        reader = StreamingWindowReader(source, s.window, s.stride, s.counts, s.frame_size)
+        starts, ends, preds, latencies, times = [], [], [], [], {}
+        for window in reader:
+            pred = self.predict_frames({k: v[None] for k, v in window.frames.items()})[0]
+            latency = time.perf_counter() - window.ready
+            starts.append(window.start)
+            ends.append(window.end)
+            preds.append(pred)
+            latencies.append(latency)
+            times[window.start] = (window.start_time, window.end_time)
+            if on_window is not None:
+                on_window(window.start, window.end, window.start_time, window.end_time, pred, latency)
+        num_frames = reader.num_frames
+        # frame times are known per window only: spread each window's span evenly over its frames
+        begin, finish = np.full(num_frames, np.nan), np.full(num_frames, np.nan)
+        for start, end in zip(starts, ends):
+            t0, t1 = times[start]
+            edges = np.linspace(t0, t1, end - start + 1)
+            begin[start:end], finish[start:end] = edges[:-1], edges[1:]
+        return VideoResult(name, self.prediction_names, np.asarray(starts), np.asarray(ends), np.asarray(preds),
+                           begin, finish, latencies)
+
+
+def window_rows(result: VideoResult) -> list[dict[str, Any]]:
+    rows = []
+    for start, end, pred in zip(result.starts, result.ends, result.preds):
+        row = {"start_frame": int(start), "end_frame": int(end),
+               "start_time": round(float(result.frame_start_times[start]), 4),
+               "end_time": round(float(result.frame_end_times[end - 1]), 4)}
+        row.update({name: round(float(value), 6) for name, value in zip(result.prediction_names, pred)})
+        rows.append(row)
+    return rows
+
+
+def frame_rows(result: VideoResult) -> list[dict[str, Any]]:
+    preds = result.frame_preds()
+    return [{"frame": index, "time": round(float(result.frame_start_times[index]), 4),
+             **{name: round(float(value), 6) for name, value in zip(result.prediction_names, preds[index])}}
+            for index in range(result.num_frames)]
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_outputs(result: VideoResult, directory: Path, threshold: float, min_segment: float) -> dict[str, Any]:
+    """windows.csv / .json, frames.csv / .json, timeline.png and, for violence, segments.json.
+    Returns the one-line summary's fields."""
+    from lightning_app.plots import plot_timeline
+
+    directory.mkdir(parents=True, exist_ok=True)
+    windows, frames = window_rows(result), frame_rows(result)
+    _write_csv(directory / "windows.csv", windows)
+    _write_csv(directory / "frames.csv", frames)
+    (directory / "windows.json").write_text(json.dumps(windows, indent=1))
+    (directory / "frames.json").write_text(json.dumps(frames))
+    frame_preds = result.frame_preds()
+    summary: dict[str, Any] = {"video": result.name, "frames": result.num_frames, "windows": len(windows),
+                               "duration": round(float(np.nanmax(result.frame_end_times)), 3) if result.num_frames else 0.0}
+    segments = None
+    if result.prediction_names == ("probability",):
+        segments = violent_segments(frame_preds[:, 0], result.frame_start_times, result.frame_end_times, threshold, min_segment)
+        (directory / "segments.json").write_text(json.dumps([
+            {"start_time": round(s.start_time, 4), "end_time": round(s.end_time, 4), "start_frame": s.start_frame,
+             "end_frame": s.end_frame, "peak_probability": round(s.peak, 6)} for s in segments], indent=1))
+        summary["violent_segments"] = len(segments)
+        summary["violent_seconds"] = round(sum(s.duration for s in segments), 3)
+        summary["max_probability"] = round(float(np.nanmax(result.preds)), 4)
+    else:
+        for column, name in enumerate(result.prediction_names):
+            summary[f"mean_{name}"] = round(float(np.nanmean(frame_preds[:, column])), 4)
+    plot_timeline(directory / "timeline.png", result.frame_start_times, frame_preds, result.prediction_names,
+                  threshold if segments is not None else None, segments, title=result.name)
+    return summary
