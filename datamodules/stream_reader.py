@@ -35,8 +35,10 @@ class StreamWindow:
 
 
 class StreamingWindowReader:
-    def __init__(self, source: str, window: int, stride: int, counts: Mapping[str, int], frame_size: Optional[int]):
+    def __init__(self, source: str, window: int, stride: int, counts: Mapping[str, int], frame_size: Optional[int],
+                 input_format: Optional[str] = None):
         self.source, self.window, self.stride = source, window, stride
+        self.input_format = input_format  # FFmpeg input format for devices, e.g. "v4l2" for /dev/video0
         self.counts, self.frame_size = dict(counts), frame_size
         self.num_frames = 0
 
@@ -44,7 +46,7 @@ class StreamingWindowReader:
         import av
 
         try:
-            container = av.open(self.source)
+            container = av.open(self.source, format=self.input_format)
         except Exception as exc:
             raise DataError(f"cannot open video {self.source}: {exc}") from exc
         with container:

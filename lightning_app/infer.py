@@ -18,7 +18,9 @@ The checkpoint alone is enough: the model, its encoders (by name) and the window
 was trained with are restored from it; ``--config`` is only needed for checkpoints that lack
 the window settings. ``--stream`` reads each source incrementally with PyAV (a file being
 written, or a camera or network stream FFmpeg can open), predicts every window as soon as it
-is complete, prints its latency, and holds one window of frames in memory.
+is complete, prints its latency, and holds one window of frames in memory; a device needs its
+FFmpeg input format (``--stream --format v4l2 --video /dev/video0``). Following a file that is
+still being written past its current end is not supported yet.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--config", action="append", default=[], help="config(s), only for the window settings of old checkpoints")
     parser.add_argument("--stream", action="store_true", help="read incrementally, predict each window as soon as it is complete")
+    parser.add_argument("--format", default=None, help="with --stream: FFmpeg input format of a device, e.g. v4l2 for /dev/video0")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threshold", type=float, default=None, help="violence threshold (default: the model's)")
     parser.add_argument("--min_segment", type=float, default=1.0, help="shortest violent segment reported, in seconds")
@@ -87,8 +90,8 @@ def expand_sources(items: Sequence[str], stream: bool) -> tuple[list[str], list[
     sources, errors = [], []
     for item in items:
         path = Path(item)
-        if stream and "://" in item:
-            sources.append(item)
+        if stream and ("://" in item or (path.exists() and not path.is_dir() and not path.is_file())):
+            sources.append(item)  # a URL, or a device such as /dev/video0
         elif path.is_dir():
             try:
                 found = sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)
@@ -149,7 +152,7 @@ def run_infer(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 if args.stream:
                     print(f"{source}:", flush=True)
-                    result = predictor.stream(source, name, on_window=print_window)
+                    result = predictor.stream(source, name, on_window=print_window, input_format=args.format)
                 else:
                     result = predictor.predict_file(Path(source), name)
                 summary = write_outputs(result, out / name, threshold, args.min_segment)

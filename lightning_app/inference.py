@@ -79,13 +79,13 @@ class VideoPredictor:
         return VideoResult(name, self.prediction_names, np.concatenate(starts), np.concatenate(ends),
                            np.concatenate(preds), begin, finish)
 
-    def stream(self, source: str, name: str, on_window=None) -> VideoResult:
+    def stream(self, source: str, name: str, on_window=None, input_format: Optional[str] = None) -> VideoResult:
         """Streaming mode: PyAV reads frames as they come; each window is predicted once complete.
 
         ``on_window(start, end, start_time, end_time, prediction, latency)`` is called per window.
         """
         s = self.settings
-        reader = StreamingWindowReader(source, s.window, s.stride, s.counts, s.frame_size)
+        reader = StreamingWindowReader(source, s.window, s.stride, s.counts, s.frame_size, input_format)
         starts, ends, preds, latencies, times = [], [], [], [], {}
         for window in reader:
             pred = self.predict_frames({k: v[None] for k, v in window.frames.items()})[0]
