@@ -23,7 +23,10 @@ SUMMARY_NAME = "summary.json"
 
 
 def run_dir(trainer: pl.Trainer) -> Path:
-    """The run's log directory, or the trainer's root directory when there is no logger."""
+    """The run's log directory, or the trainer's root directory when there is no logger.
+
+    ``trainer.log_dir`` broadcasts from rank 0 under DDP: call this on every rank.
+    """
     return Path(trainer.log_dir or trainer.default_root_dir)
 
 
@@ -58,26 +61,27 @@ class RunSummary(pl.Callback):
         # With a best checkpoint, the command line validates it next and that run completes
         # this summary; the table is printed then, once.
         self._fit = fit if best else None
-        self._write(trainer, "fit", fit["last_epoch"], best, extra={k: fit[k] for k in ("epochs", "best_epoch")}, show=not best)
+        self._write(run_dir(trainer), trainer, "fit", fit["last_epoch"], best, extra={k: fit[k] for k in ("epochs", "best_epoch")},
+                    show=not best)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or trainer.state.fn != "validate":
             return
         if self._fit is not None:  # the validation of the best checkpoint that closes a fit
             fit, self._fit = self._fit, None
-            self._write(trainer, "fit", _plain(trainer.callback_metrics, "val/"), trainer.ckpt_path, extra=fit)
+            self._write(run_dir(trainer), trainer, "fit", _plain(trainer.callback_metrics, "val/"), trainer.ckpt_path, extra=fit)
         else:
-            self._write(trainer, "validate", _plain(trainer.callback_metrics, "val/"), trainer.ckpt_path)
+            self._write(run_dir(trainer), trainer, "validate", _plain(trainer.callback_metrics, "val/"), trainer.ckpt_path)
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._write(trainer, "test", _plain(trainer.callback_metrics, "test/"), trainer.ckpt_path)
+        self._write(run_dir(trainer), trainer, "test", _plain(trainer.callback_metrics, "test/"), trainer.ckpt_path)
 
     @rank_zero_only
-    def _write(self, trainer, stage: str, metrics: dict, ckpt_path, extra: Optional[dict] = None, show: bool = True) -> None:
+    def _write(self, directory: Path, trainer, stage: str, metrics: dict, ckpt_path, extra: Optional[dict] = None,
+               show: bool = True) -> None:
         checkpoint = trainer.checkpoint_callback
         summary = {"stage": stage, **metrics, "ckpt_path": str(ckpt_path) if ckpt_path else None,
                    "monitor": getattr(checkpoint, "monitor", None), "config_hash": self.config_hash, **(extra or {})}
-        directory = run_dir(trainer)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / SUMMARY_NAME
         tmp = path.with_name(SUMMARY_NAME + ".tmp")

@@ -269,9 +269,12 @@ class WindowDataModule(pl.LightningDataModule):
 
     def _write_folds(self) -> None:
         trainer = self.trainer
-        if trainer is None or trainer.global_rank != 0 or trainer.log_dir is None:
+        if trainer is None:
             return
-        directory = Path(trainer.log_dir)
+        log_dir = trainer.log_dir  # a collective under DDP: every rank asks
+        if trainer.global_rank != 0 or log_dir is None:
+            return
+        directory = Path(log_dir)
         directory.mkdir(parents=True, exist_ok=True)
         content = {"split_mode": self.split_mode, "fold": self.fold, "num_folds": self.num_folds,
                    "fold_seed": self.fold_seed, "skipped": self.skipped}

@@ -9,7 +9,7 @@ import torch
 
 from lightning_app.errors import ConfigError
 from models.feature_extractor import FrozenFeatureExtractor
-from models.frame_metrics import FramePredictionAggregator
+from models.epoch_predictions import EpochPredictions
 from models.fusion import FusionMode
 from models.fusion_model import CrossAttentiveGRU
 from models.stream_encoder import InputNorm
@@ -48,9 +48,10 @@ class VideoFusionModule(pl.LightningModule):
         lr / weight_decay: AdamW settings.
         threshold: probability above which a window is called violent.
 
-    Metrics accumulate over the epoch (torchmetrics, synchronised across DDP ranks). In
-    validation and test, ``frame_*`` metrics score every annotated frame with the mean
-    prediction of the windows covering it.
+    Metrics are computed once per epoch on all of its window predictions, gathered across DDP
+    ranks with each window counted once (``models/epoch_predictions.py``), with torchmetrics'
+    functional forms. In validation and test, ``frame_*`` metrics score every annotated frame
+    with the mean prediction of the windows covering it.
     """
 
     def __init__(
@@ -83,11 +84,9 @@ class VideoFusionModule(pl.LightningModule):
             num_outputs=self.task.num_outputs,
         )
         self.lr, self.weight_decay = lr, weight_decay
-        self.train_metrics = self.task.window_metrics("train/")
-        self.val_metrics = self.task.window_metrics("val/")
-        self.test_metrics = self.task.window_metrics("test/")
-        self.val_frames = FramePredictionAggregator()
-        self.test_frames = FramePredictionAggregator()
+        self.train_predictions = EpochPredictions()
+        self.val_predictions = EpochPredictions()
+        self.test_predictions = EpochPredictions()
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
@@ -116,23 +115,26 @@ class VideoFusionModule(pl.LightningModule):
         outputs = self(batch)
         target = batch["target"].float()
         loss = self.task.loss(outputs, target)
-        size = target.shape[0]
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, batch_size=size, sync_dist=True)
-        preds = self.task.predict(outputs.detach().float())
-        self.task.update(getattr(self, f"{stage}_metrics"), preds, target)
-        if stage != "train":
-            getattr(self, f"{stage}_frames").update(batch["video_index"], batch["start"], preds,
-                                                    batch["frame_target"], batch["frame_mask"])
+        if stage == "train":
+            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=target.shape[0])
+        detached = outputs.detach().float()
+        getattr(self, f"{stage}_predictions").update(batch["video_index"], batch["start"], detached,
+                                                     self.task.predict(detached), target,
+                                                     batch["frame_target"], batch["frame_mask"])
         return loss
 
     def _epoch_end(self, stage: str) -> None:
-        metrics = getattr(self, f"{stage}_metrics")
-        values = self.task.compute(metrics)
-        metrics.reset()
+        store = getattr(self, f"{stage}_predictions")
+        gathered = store.compute()  # all ranks' predictions, each window once
+        store.reset()
+        outputs, preds, targets = gathered["windows"]
+        values = self.task.window_scores(preds, targets, prefix=f"{stage}/")
+        if len(outputs):
+            # the loss over the epoch's distinct windows (for focal and MSE, their mean loss)
+            values[f"{stage}/loss"] = self.task.loss(outputs, targets)
         if stage != "train":
-            frames = getattr(self, f"{stage}_frames")
-            values.update(self.task.frame_scores(*frames.compute(), prefix=f"{stage}/"))
-            frames.reset()
+            values.update(self.task.frame_scores(*gathered["frames"], prefix=f"{stage}/"))
+        # every rank holds the same gathered values: averaging them across ranks changes nothing
         self.log_dict(values, sync_dist=True)
 
     def training_step(self, batch, batch_idx):

@@ -1,5 +1,9 @@
 """What differs between violence classification (DVD) and valence-arousal regression
-(Aff-Wild2): output size, loss, metrics, and which metric selects checkpoints."""
+(Aff-Wild2): output size, loss, metrics, and which metric selects checkpoints.
+
+Scores are torchmetrics' functional forms applied to all of an epoch's distinct window (or
+frame) predictions, gathered across ranks by ``models/epoch_predictions.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,8 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torchmetrics import ConcordanceCorrCoef, MeanSquaredError, MetricCollection
-from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryF1Score
-from torchmetrics.functional.classification import binary_f1_score
-from torchmetrics.functional.regression import concordance_corrcoef
+from torchmetrics.functional.classification import binary_accuracy, binary_auroc, binary_f1_score
+from torchmetrics.functional.regression import concordance_corrcoef, mean_squared_error
 
 from models.ccc import ccc_loss
 from models.losses import binary_focal_loss
@@ -36,15 +38,13 @@ class ViolenceTask:
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(outputs)
 
-    def window_metrics(self, prefix: str) -> MetricCollection:
-        return MetricCollection({"f1": BinaryF1Score(threshold=self.threshold), "acc": BinaryAccuracy(threshold=self.threshold),
-                                 "auroc": BinaryAUROC()}, prefix=prefix)
-
-    def update(self, metrics: MetricCollection, preds: torch.Tensor, targets: torch.Tensor) -> None:
-        metrics.update(preds.squeeze(-1), targets.squeeze(-1).int())
-
-    def compute(self, metrics: MetricCollection) -> dict[str, torch.Tensor]:
-        return metrics.compute()
+    def window_scores(self, preds: torch.Tensor, targets: torch.Tensor, prefix: str) -> dict[str, torch.Tensor]:
+        if len(preds) == 0:
+            return {}
+        p, t = preds[:, 0], targets[:, 0].int()
+        return {f"{prefix}f1": binary_f1_score(p, t, threshold=self.threshold),
+                f"{prefix}acc": binary_accuracy(p, t, threshold=self.threshold),
+                f"{prefix}auroc": binary_auroc(p, t)}
 
     def frame_scores(self, preds: torch.Tensor, targets: torch.Tensor, prefix: str) -> dict[str, torch.Tensor]:
         if len(preds) == 0:
@@ -77,18 +77,12 @@ class ValenceArousalTask:
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         return torch.tanh(outputs)
 
-    def window_metrics(self, prefix: str) -> MetricCollection:
-        return MetricCollection({"ccc": ConcordanceCorrCoef(num_outputs=2), "mse": MeanSquaredError()}, prefix=prefix)
-
-    def update(self, metrics: MetricCollection, preds: torch.Tensor, targets: torch.Tensor) -> None:
-        metrics.update(preds, targets)
-
-    def compute(self, metrics: MetricCollection) -> dict[str, torch.Tensor]:
-        values = metrics.compute()
-        prefix = metrics.prefix or ""
-        ccc = values.pop(f"{prefix}ccc")
-        values.update({f"{prefix}ccc_valence": ccc[0], f"{prefix}ccc_arousal": ccc[1], f"{prefix}ccc": ccc.mean()})
-        return values
+    def window_scores(self, preds: torch.Tensor, targets: torch.Tensor, prefix: str) -> dict[str, torch.Tensor]:
+        if len(preds) < 2:
+            return {}
+        ccc = concordance_corrcoef(preds, targets)
+        return {f"{prefix}ccc_valence": ccc[0], f"{prefix}ccc_arousal": ccc[1], f"{prefix}ccc": ccc.mean(),
+                f"{prefix}mse": mean_squared_error(preds, targets)}
 
     def frame_scores(self, preds: torch.Tensor, targets: torch.Tensor, prefix: str) -> dict[str, torch.Tensor]:
         if len(preds) < 2:

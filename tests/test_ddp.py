@@ -1,0 +1,54 @@
+"""DDP on CPU (gloo, 2 processes): epoch metrics equal those computed in one process."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from datamodules.dvd import write_manifest
+from datamodules.synthetic_videos import render_clip, write_mp4
+from lightning_app.cli import cli_main
+from tests.conftest import TINY_ENCODERS
+
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def uneven_root(tmp_path_factory):
+    """Validation fold: 72 + 100 frames = 2 + 3 windows, an odd count that two ranks cannot split evenly."""
+    root = tmp_path_factory.mktemp("uneven")
+    rng = np.random.default_rng(3)
+    rows = []
+    for index, (frames, fold, label) in enumerate([(72, 0, 1), (100, 0, 0), (72, 1, 1), (72, 1, 0)]):
+        name = f"clip{index}.mp4"
+        write_mp4(root / name, render_clip(bool(label), frames, 32, rng), fps=24)
+        rows.append({"video": name, "label": label, "fold": fold})
+    write_manifest(root / "manifest.csv", rows)
+    return root
+
+
+def _data(root):
+    return ["--data", "datamodules.dvd.DVDDataModule", "--data.root", str(root), "--data.frame_size", "32",
+            "--data.num_workers", "0", "--data.batch_size", "2"]
+
+
+def _summary(directory: Path) -> dict:
+    return json.loads(next(directory.rglob("summary.json")).read_text())
+
+
+@pytest.mark.slow
+def test_ddp_validation_metrics_equal_single_process(uneven_root, tmp_path):
+    fit = cli_main(["fit", "--config", "demo.yaml", *TINY_ENCODERS, *_data(uneven_root), *QUIET,
+                    "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path / "fit")])
+    ckpt = fit.trainer.checkpoint_callback.best_model_path
+    cli_main(["validate", "--config", "demo.yaml", *TINY_ENCODERS, *_data(uneven_root), *QUIET,
+              "--trainer.default_root_dir", str(tmp_path / "one"), "--ckpt_path", ckpt])
+    cli_main(["validate", "--config", "demo.yaml", *TINY_ENCODERS, *_data(uneven_root), *QUIET,
+              "--trainer.default_root_dir", str(tmp_path / "two"), "--ckpt_path", ckpt,
+              "--trainer.strategy", "ddp_spawn", "--trainer.devices", "2"])
+    one, two = _summary(tmp_path / "one"), _summary(tmp_path / "two")
+    keys = ["val/f1", "val/acc", "val/auroc", "val/frame_f1", "val/loss"]
+    assert all(key in one for key in keys)
+    for key in keys:
+        assert two[key] == pytest.approx(one[key], abs=1e-6), key
