@@ -13,6 +13,10 @@ def main() -> None:
             from lightning_app.cv import cv_main
 
             sys.exit(cv_main(sys.argv[2:]))
+        if sys.argv[1:2] == ["ablate"]:
+            from lightning_app.ablate import ablate_main
+
+            sys.exit(ablate_main(sys.argv[2:]))
         if sys.argv[1:2] == ["infer"]:
             from lightning_app.infer import infer_main
 

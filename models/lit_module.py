@@ -11,7 +11,9 @@ from lightning_app.errors import ConfigError
 from models.feature_extractor import FrozenFeatureExtractor
 from models.epoch_predictions import EpochPredictions
 from models.fusion import FusionMode
-from models.fusion_model import CrossAttentiveGRU
+from models.augmentation import FeatureAugmentation, mixup
+from models.autoencoder import StreamReconstructor
+from models.fusion_model import STREAMS, CrossAttentiveGRU, Fusion
 from models.stream_encoder import InputNorm
 from models.tasks import RegressionLoss, TaskName, make_task
 
@@ -47,6 +49,15 @@ class VideoFusionModule(pl.LightningModule):
         regression_loss: ``mse``, ``ccc`` (1 - mean CCC) or ``mse+ccc``.
         lr / weight_decay: AdamW settings.
         threshold: probability above which a window is called violent.
+        fusion: ``cross_attention`` (the paper), ``concat`` (final GRU states concatenated) or
+            ``mean_pool`` (time-averaged GRU outputs concatenated, no attention).
+        streams: the streams the model reads, e.g. ``[video]`` for a video-only ablation.
+        noise_std / feature_dropout / temporal_mask / modality_dropout: feature-level
+            augmentation in training (``models/augmentation.py``); 0 switches each off.
+        mixup_alpha: mixup of fused embeddings and targets in training, weight ~ Beta(a, a);
+            0 is off. Training batches that are mixed do not count towards ``train/*`` scores.
+        ae_weight: weight of the autoencoding loss (reconstructing each stream's features from
+            the fused embedding, ``models/autoencoder.py``), logged as ``*/recon_loss``; 0 is off.
 
     Metrics are computed once per epoch on all of its window predictions, gathered across DDP
     ranks with each window counted once (``models/epoch_predictions.py``), with torchmetrics'
@@ -72,6 +83,14 @@ class VideoFusionModule(pl.LightningModule):
         lr: float = 3e-4,
         weight_decay: float = 0.01,
         threshold: float = 0.5,
+        fusion: Fusion = "cross_attention",
+        streams: Optional[list[str]] = None,
+        noise_std: float = 0.0,
+        feature_dropout: float = 0.0,
+        temporal_mask: float = 0.0,
+        modality_dropout: float = 0.0,
+        mixup_alpha: float = 0.0,
+        ae_weight: float = 0.0,
     ):
         super().__init__()
         video_encoder, clip_encoder, captioner = encoder_specs(video_encoder, clip_encoder, captioner).values()
@@ -81,8 +100,12 @@ class VideoFusionModule(pl.LightningModule):
         self.extractor = FrozenFeatureExtractor(video_encoder, clip_encoder, captioner)
         self.model = CrossAttentiveGRU(
             self.extractor.dims, hidden_dim, num_heads, fusion_mode, bidirectional, input_norm, dropout,
-            num_outputs=self.task.num_outputs,
+            num_outputs=self.task.num_outputs, fusion=fusion, streams=streams or STREAMS,
         )
+        self.augment = FeatureAugmentation(noise_std, feature_dropout, temporal_mask, modality_dropout)
+        self.mixup_alpha, self.ae_weight = mixup_alpha, ae_weight
+        self.reconstructor = (StreamReconstructor(self.model.out_dim, {n: self.extractor.dims[n] for n in self.model.stream_names})
+                              if ae_weight > 0 else None)
         self.lr, self.weight_decay = lr, weight_decay
         self.train_predictions = EpochPredictions()
         self.val_predictions = EpochPredictions()
@@ -97,26 +120,38 @@ class VideoFusionModule(pl.LightningModule):
         if getattr(datamodule, "uses_cache", False) and self.extractor is not None:
             self.extractor = None  # features come from the cache: no encoder stays in memory
 
-    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
-        """Window outputs (B, C): logits for violence, pre-tanh values for valence-arousal.
-
-        A batch holds either raw frames (``video``, ``image``, ``text``), which go through the
-        frozen encoders, or cached ``features``, which go straight to the fusion model.
-        """
+    def features(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """The stream features of a batch: from the frozen encoders (raw frames ``video``,
+        ``image``, ``text``), or as cached (``features``)."""
         if "features" in batch:
-            features = {name: value.float() for name, value in batch["features"].items()}
-        else:
-            if self.extractor is None:
-                raise ConfigError("this model was set up to read cached features, but the batch holds frames")
-            features, _ = self.extractor(batch["video"], batch["image"], batch["text"])
-        return self.model(features)
+            return {name: value.float() for name, value in batch["features"].items()}
+        if self.extractor is None:
+            raise ConfigError("this model was set up to read cached features, but the batch holds frames")
+        features, _ = self.extractor(batch["video"], batch["image"], batch["text"])
+        return features
+
+    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
+        """Window outputs (B, C): logits for violence, pre-tanh values for valence-arousal."""
+        return self.model(self.features(batch))
 
     def _step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
-        outputs = self(batch)
+        features = self.augment(self.features(batch))
         target = batch["target"].float()
+        embedding = self.model.fuse(features)
+        mixed = stage == "train" and self.mixup_alpha > 0
+        if mixed:
+            embedding, target = mixup(embedding, target, self.mixup_alpha)
+        outputs = self.model.head(embedding)
         loss = self.task.loss(outputs, target)
+        size = target.shape[0]
+        if self.reconstructor is not None:
+            recon = self.reconstructor.loss(embedding, features)
+            self.log(f"{stage}/recon_loss", recon, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
+            loss = loss + self.ae_weight * recon
         if stage == "train":
-            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=target.shape[0])
+            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=size)
+        if mixed:
+            return loss
         detached = outputs.detach().float()
         getattr(self, f"{stage}_predictions").update(batch["video_index"], batch["start"], detached,
                                                      self.task.predict(detached), target,

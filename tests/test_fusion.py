@@ -66,3 +66,19 @@ def test_full_model_gives_one_logit_per_window():
     model = CrossAttentiveGRU({"video": 12, "image": 10, "text": 10}, hidden_dim=8)
     features = {"video": torch.randn(3, 16, 12), "image": torch.randn(3, 16, 10), "text": torch.randn(3, 4, 10)}
     assert model(features).shape == (3, 1)
+
+
+@pytest.mark.parametrize("fusion, streams, width", [("concat", ["video"], 8), ("concat", ["video", "image", "text"], 24),
+                                                     ("mean_pool", ["image", "text"], 16)])
+def test_ablation_variants(fusion, streams, width):
+    model = CrossAttentiveGRU({"video": 12, "image": 10, "text": 10}, hidden_dim=8, fusion=fusion, streams=streams)
+    features = {"video": torch.randn(3, 16, 12), "image": torch.randn(3, 16, 10), "text": torch.randn(3, 4, 10)}
+    assert model.fuse(features).shape == (3, width) and model(features).shape == (3, 1)
+    assert set(model.streams) == set(streams)
+
+
+def test_cross_attention_needs_all_streams():
+    from lightning_app.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs all three streams"):
+        CrossAttentiveGRU({"video": 4, "image": 4, "text": 4}, hidden_dim=8, streams=["video"])

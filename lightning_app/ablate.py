@@ -1,0 +1,135 @@
+"""``python -m lightning_app ablate --config dvd.yaml [--variants video_only,concat_fusion] [--cv [--folds 0,1]] [fit flags]``
+
+Runs the full model and each chosen ablation (``configs/ablations/<variant>.yaml`` composed
+after the given configs; default: all of them) as a ``fit``, or with ``--cv`` as a ``cv``
+run, then writes one comparison table of the monitored metric per variant (``ablation.md``,
+``ablation.csv``, ``ablation.json``; mean and sample std over folds with ``--cv``) and a bar
+plot (``ablation.png``) to ``<default_root_dir>/ablations/version_N/``. A variant that fails
+is reported and the others still run; the command then exits with status 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+from lightning_app.config_paths import CONFIGS_DIR
+from lightning_app.errors import ConfigError, UserError
+from lightning_app.terminal import print_table
+
+ABLATIONS_DIR = CONFIGS_DIR / "ablations"
+BASELINE = "full"
+
+
+def available_variants() -> list[str]:
+    return sorted(p.stem for p in ABLATIONS_DIR.glob("*.yaml"))
+
+
+def split_flags(args: Sequence[str]) -> tuple[list[str], bool, list[str]]:
+    """Take ``--variants a,b`` and ``--cv`` out of ``args``."""
+    variants, cv, rest, iterator = available_variants(), False, [], iter(args)
+    for arg in iterator:
+        if arg == "--cv":
+            cv = True
+        elif arg == "--variants" or arg.startswith("--variants="):
+            value = arg.split("=", 1)[1] if "=" in arg else next(iterator, "")
+            variants = available_variants() if value == "all" else [v.strip() for v in value.split(",") if v.strip()]
+        else:
+            rest.append(arg)
+    unknown = sorted(set(variants) - set(available_variants()))
+    if unknown:
+        raise ConfigError(f"--variants: unknown {', '.join(unknown)}; available: {', '.join(available_variants())}")
+    return variants, cv, rest
+
+
+def _run_variant(rest: list[str], variant: str, directory: Path, cv: bool) -> dict[str, Any]:
+    extra = [] if variant == BASELINE else ["--config", str(ABLATIONS_DIR / f"{variant}.yaml")]
+    root = ["--trainer.default_root_dir", str(directory / variant)]
+    if cv:
+        from lightning_app.cv import run_cv
+
+        table = run_cv([*rest, *extra, *root])
+        monitor = next(iter(table["metrics"]))
+        row = table["metrics"][monitor]
+        return {"metric": monitor, "value": row["mean"], "std": row["std"], "folds": row["folds"],
+                "failed_folds": table["failed"]}
+    from lightning_app.cli import cli_main
+    from lightning_app.cv import _fold_summary
+
+    summary = _fold_summary(cli_main(["fit", *rest, *extra, *root]))
+    return {"metric": summary.get("monitor"), "value": summary.get(summary.get("monitor")), "std": None,
+            "best_epoch": summary.get("best_epoch")}
+
+
+def plot_bars(path: Path, results: dict[str, dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = {k: v for k, v in results.items() if v.get("value") is not None}
+    figure, axis = plt.subplots(figsize=(max(4, 1.1 * len(done)), 3.2), dpi=100)
+    axis.bar(list(done), [v["value"] for v in done.values()],
+             yerr=[v["std"] or 0.0 for v in done.values()], capsize=3, color=["#444"] + ["#7aa6c2"] * (len(done) - 1))
+    metric = next((v["metric"] for v in done.values() if v.get("metric")), "")
+    axis.set_ylabel(metric)
+    axis.tick_params(axis="x", rotation=30, labelsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def run_ablate(args: Sequence[str]) -> dict[str, Any]:
+    from lightning_app.cli import parse_config
+    from lightning_app.cv import next_version, split_folds_flag
+
+    variants, cv, rest = split_flags(args)
+    folds, fit_args = split_folds_flag(rest)
+    if folds is not None and not cv:
+        raise ConfigError("--folds only applies with --cv")
+    config = parse_config(["fit", *fit_args])
+    directory = next_version(Path(config["trainer"].get("default_root_dir") or ".") / "ablations")
+    directory.mkdir(parents=True)
+    passthrough = [*fit_args, *(["--folds", ",".join(map(str, folds))] if folds else [])]
+    results: dict[str, dict[str, Any]] = {}
+    for variant in [BASELINE, *variants]:
+        try:
+            results[variant] = {"status": "ok", **_run_variant(passthrough, variant, directory, cv)}
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except UserError as error:
+            results[variant] = {"status": "failed", "error": str(error), "value": None}
+        except Exception as error:
+            traceback.print_exc()
+            results[variant] = {"status": "failed", "error": f"{type(error).__name__}: {error}", "value": None}
+    header = ["variant", "metric", "value", "std" if cv else "best epoch"]
+    rows = []
+    for variant, r in results.items():
+        value = "failed" if r["status"] != "ok" else ("-" if r["value"] is None else f"{r['value']:.4f}")
+        last = (f"{r['std']:.4f}" if r.get("std") is not None else "-") if cv else str(r.get("best_epoch", "-"))
+        rows.append([variant, str(r.get("metric") or "-"), value, last])
+    (directory / "ablation.json").write_text(json.dumps({"cv": cv, "results": results}, indent=2, default=str) + "\n")
+    with (directory / "ablation.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows([header, *rows])
+    (directory / "ablation.md").write_text("\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+                                                     + ["| " + " | ".join(r) + " |" for r in rows]) + "\n")
+    plot_bars(directory / "ablation.png", results)
+    print_table("ablations", header, rows, caption=str(directory))
+    return {"directory": str(directory), "results": results}
+
+
+def ablate_main(args: Sequence[str]) -> int:
+    if any(a in ("-h", "--help") for a in args):
+        print(__doc__)
+        return 0
+    report = run_ablate(args)
+    return 1 if any(r["status"] != "ok" for r in report["results"].values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(ablate_main(sys.argv[1:]))
