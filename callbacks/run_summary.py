@@ -3,7 +3,9 @@
 After ``fit`` the summary holds the metrics of the best checkpoint, re-validated (the
 command line runs that validation), plus the last epoch's metrics under ``last_epoch``;
 after ``validate`` or ``test``, the metrics of that run. Keys are the logged metric names
-(``val/f1``, ``test/auroc``, ...), plus ``stage``, ``ckpt_path`` and ``config_hash``.
+(``val/f1``, ``test/auroc``, ...), plus ``stage``, ``ckpt_path``, ``monitor``, ``config_hash``, ``seed``
+and ``environment`` (Python and package versions, the project's git commit). The resolved
+config (``config.yaml``) and the folds (``folds.json``) sit in the same folder.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
+from lightning_app.provenance import environment
 from lightning_app.terminal import print_table
 
 SUMMARY_NAME = "summary.json"
@@ -47,8 +50,9 @@ def _checkpoint_epoch(path: Optional[str]) -> Optional[int]:
 
 
 class RunSummary(pl.Callback):
-    def __init__(self, config_hash: Optional[str] = None, print_table: bool = True):
+    def __init__(self, config_hash: Optional[str] = None, print_table: bool = True, seed: Optional[int] = None):
         self.config_hash = config_hash
+        self.seed = seed
         self.print_table = print_table
         self.last_path: Optional[Path] = None
         self._fit: Optional[dict[str, Any]] = None
@@ -81,7 +85,8 @@ class RunSummary(pl.Callback):
                show: bool = True) -> None:
         checkpoint = trainer.checkpoint_callback
         summary = {"stage": stage, **metrics, "ckpt_path": str(ckpt_path) if ckpt_path else None,
-                   "monitor": getattr(checkpoint, "monitor", None), "config_hash": self.config_hash, **(extra or {})}
+                   "monitor": getattr(checkpoint, "monitor", None), "config_hash": self.config_hash, "seed": self.seed,
+                   **(extra or {}), "environment": environment()}
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / SUMMARY_NAME
         tmp = path.with_name(SUMMARY_NAME + ".tmp")

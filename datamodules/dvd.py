@@ -10,7 +10,8 @@ has a header row and one row per video::
 
 Columns:
 
-* ``video`` (required): path relative to the data root, or absolute.
+* ``video`` (required): path relative to the data root; a path leading outside the root
+  (absolute, or through ``..``) is refused unless ``--data.allow_outside_root true``.
 * one label column (the first present, in this order):
   ``segments``: violent frame ranges ``START-END`` (0-based, END exclusive) joined by ``;``,
   empty for a non-violent video; ``frame_labels``: path (relative to the root) of a text
@@ -74,7 +75,17 @@ def _targets_from_segments(segments, where: str, num_frames: int) -> FrameTarget
         raise DataError(f"{where}: {error}") from None
 
 
-def row_labels(row: dict[str, str], root: Path, where: str, tolerance: int):
+def inside_root(value: str, root: Path, where: str, allow_outside: bool) -> Path:
+    """A manifest path resolved against ``root``; one that leads outside it (absolute, or
+    through ``..``) is refused unless ``allow_outside``."""
+    path = Path(value) if Path(value).is_absolute() else root / value
+    if not allow_outside and not path.resolve().is_relative_to(root.resolve()):
+        raise DataError(f"{where}: {value!r} is outside the dataset root {root}; set --data.allow_outside_root true "
+                        "if that is intended")
+    return path
+
+
+def row_labels(row: dict[str, str], root: Path, where: str, tolerance: int, allow_outside: bool = False):
     """One manifest row -> (frame-label loader given the frame count, stratum for folds)."""
     column = next((c for c in LABEL_COLUMNS if c in row), None)
     value = (row.get(column) or "").strip() if column else ""
@@ -85,15 +96,16 @@ def row_labels(row: dict[str, str], root: Path, where: str, tolerance: int):
             raise DataError(f"{where}: {error}") from None
         return functools.partial(_targets_from_segments, segments, where), int(bool(segments))
     if column == "frame_labels":
-        path = Path(value) if Path(value).is_absolute() else root / value
+        path = inside_root(value, root, where, allow_outside)
         return functools.partial(_read_frame_label_file, path, tolerance=tolerance), None
     if value not in ("0", "1"):
         raise DataError(f"{where}: label must be 0 or 1, got {value!r}")
     return functools.partial(constant_targets, int(value)), int(value)
 
 
-def read_manifest(path: Path, root: Path, tolerance: int = 0) -> list[VideoRecord]:
-    """Records of a manifest CSV, video paths resolved against ``root``."""
+def read_manifest(path: Path, root: Path, tolerance: int = 0, allow_outside: bool = False) -> list[VideoRecord]:
+    """Records of a manifest CSV, video paths resolved against ``root`` (and kept inside it
+    unless ``allow_outside``)."""
     if not path.is_file():
         videos = [p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS] if root.is_dir() else []
         found = f"{len(videos)} video file(s) under {root} but " if videos else f"no videos under {root} and "
@@ -107,8 +119,7 @@ def read_manifest(path: Path, root: Path, tolerance: int = 0) -> list[VideoRecor
         records = []
         for line, row in enumerate(reader, start=2):
             where = f"manifest {path}, line {line}"
-            video = Path(row["video"])
-            video = video if video.is_absolute() else root / video
+            video = inside_root(row["video"], root, where, allow_outside)
             if not video.is_file():
                 raise DataError(f"{where}: video not found: {video}")
             fold: Optional[int] = None
@@ -117,7 +128,7 @@ def read_manifest(path: Path, root: Path, tolerance: int = 0) -> list[VideoRecor
                     fold = int(row["fold"])
                 except ValueError:
                     raise DataError(f"{where}: fold must be an integer, got {row['fold']!r}") from None
-            loader, stratum = row_labels(row, root, where, tolerance)
+            loader, stratum = row_labels(row, root, where, tolerance, allow_outside)
             records.append(VideoRecord(
                 video_id=row["video"], path=video, load_targets=loader, fold=fold,
                 split=(row.get("split") or "").strip().lower(), stratum=stratum,
@@ -147,19 +158,21 @@ class DVDDataModule(WindowDataModule):
         violent_fraction: a window is violent when at least this fraction of its frames are.
         max_frame_mismatch: per-frame label files may differ from the video's frame count by
             this many frames (extra rows dropped, missing frames unlabelled); more is an error.
+        allow_outside_root: let manifest paths lead outside ``root`` (absolute or ``..``).
     """
 
     task = "violence"
 
     def __init__(self, root: str, manifest: str = MANIFEST_NAME, violent_fraction: float = 0.5,
-                 max_frame_mismatch: int = 0, **kwargs):
+                 max_frame_mismatch: int = 0, allow_outside_root: bool = False, **kwargs):
         super().__init__(root=root, **kwargs)
+        self.allow_outside_root = allow_outside_root
         self.manifest = manifest
         self.violent_fraction = violent_fraction
         self.max_frame_mismatch = max_frame_mismatch
 
     def load_records(self) -> list[VideoRecord]:
-        return read_manifest(self.root / self.manifest, self.root, self.max_frame_mismatch)
+        return read_manifest(self.root / self.manifest, self.root, self.max_frame_mismatch, self.allow_outside_root)
 
     def window_target(self, values, valid):
         target = violence_window_target(values, valid, self.violent_fraction)

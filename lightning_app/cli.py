@@ -50,7 +50,9 @@ class VideoFusionCLI(LightningCLI):
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
         if config.get("logger") in (None, True):
             config["logger"] = CSVLogger(save_dir=config.get("default_root_dir") or ".", name="lightning_logs")
-        callbacks = [*callbacks, RunSummary(config_hash=self._config_hash())]
+        config_all = self.config.get(str(self.subcommand), self.config)
+        seed = config_all.get("seed_everything")
+        callbacks = [*callbacks, RunSummary(config_hash=self._config_hash(), seed=seed if isinstance(seed, int) else None)]
         configured = config.get("callbacks") or []
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
             callbacks.append(RichProgressBar())

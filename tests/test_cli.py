@@ -147,3 +147,17 @@ def test_entry_point_prints_one_line_and_exits_2():
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert result.stderr.startswith("error: --config nope.yaml: no such file")
+
+
+def test_same_seed_same_config_same_numbers(clips_root, tmp_path):
+    summaries = []
+    for run in ("a", "b"):
+        cli_main(["fit", "--config", "demo.yaml", *TINY_ENCODERS, *data_args(clips_root), *_common(tmp_path / run),
+                  "--trainer.max_epochs", "2"])
+        summaries.append(_summary(tmp_path / run))
+    first, second = summaries
+    metrics = [k for k in first if k.startswith("val/")]
+    assert metrics and all(first[k] == second[k] for k in metrics), [(k, first[k], second[k]) for k in metrics]
+    assert first["last_epoch"] == second["last_epoch"] and first["config_hash"] == second["config_hash"]
+    assert first["seed"] == 0 and first["environment"]["packages"]["torch"]
+    assert "git_commit" in first["environment"]

@@ -76,3 +76,17 @@ def test_window_labels_follow_the_violent_fraction(videos):
 def test_missing_manifest_counts_the_videos(videos):
     with pytest.raises(DataError, match=r"3 video file\(s\) under .* but no manifest"):
         read_manifest(videos / "absent.csv", videos)
+
+
+def test_paths_cannot_escape_the_root(videos, tmp_path):
+    outside = tmp_path / "elsewhere.mp4"
+    outside.write_bytes((videos / "v" / "0.mp4").read_bytes())
+    for value in (str(outside), "../" + outside.name if outside.parent == videos.parent else str(outside), "v/../../x.mp4"):
+        write_manifest(videos / "m.csv", [{"video": value, "label": "1"}])
+        with pytest.raises(DataError, match="is outside the dataset root"):
+            read_manifest(videos / "m.csv", videos)
+    write_manifest(videos / "m.csv", [{"video": str(outside), "label": "1"}])
+    assert read_manifest(videos / "m.csv", videos, allow_outside=True)[0].path == outside
+    write_manifest(videos / "m.csv", [{"video": "v/0.mp4", "frame_labels": "../../etc/passwd"}])
+    with pytest.raises(DataError, match="is outside the dataset root"):
+        read_manifest(videos / "m.csv", videos)
