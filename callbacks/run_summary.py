@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from lightning_app.provenance import environment
@@ -93,6 +94,9 @@ class RunSummary(pl.Callback):
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
         tmp.replace(path)
         self.last_path = path
+        for logger in trainer.loggers:  # the W&B run summary gets the same numbers
+            if isinstance(logger, WandbLogger):
+                logger.experiment.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float, str))})
         if self.print_table and show:
             self._print(stage, metrics, path)
 

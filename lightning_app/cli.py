@@ -11,12 +11,13 @@ from typing import Any, Optional
 
 from lightning.pytorch import Callback, Trainer
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
 
 from callbacks.run_summary import RunSummary
 from datamodules.window_datamodule import WindowDataModule
 from lightning_app.config_paths import resolve_config_args
+from lightning_app.wandb_logger import WandbRunLogger
 from models.lit_module import VideoFusionModule, encoder_specs
 
 # The frozen encoders stay in eval mode on purpose.
@@ -27,6 +28,24 @@ warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is int
 
 # Sections of the resolved config that define an experiment's numbers.
 HASHED_SECTIONS = ("seed_everything", "model", "data")
+
+
+class SaveAndUploadConfig(SaveConfigCallback):
+    """Writes config.yaml into the run folder, as LightningCLI does, and uploads the full resolved
+    config as the W&B run config (rank 0 only)."""
+
+    def save_config(self, trainer: Trainer, pl_module, stage: str) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbRunLogger):
+                resolved = json.loads(self.parser.dump(self.config, format="json", skip_check=True))
+                logger.experiment.config.update(resolved, allow_val_change=True)
+
+
+def finish_wandb() -> None:
+    """End the current W&B run, if any, so the next one (a cv fold) never merges into it."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish()
 
 
 class VideoFusionCLI(LightningCLI):
@@ -48,8 +67,18 @@ class VideoFusionCLI(LightningCLI):
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
-        if config.get("logger") in (None, True):
-            config["logger"] = CSVLogger(save_dir=config.get("default_root_dir") or ".", name="lightning_logs")
+        root = config.get("default_root_dir") or "."
+        logger = config.get("logger")
+        if logger is not False:
+            # A CSV log always comes first: its version folder is the run folder (summary.json,
+            # config.yaml, folds.json, checkpoints), whatever else logs beside it.
+            loggers = [] if logger in (None, True) else logger if isinstance(logger, list) else [logger]
+            if not any(isinstance(item, CSVLogger) for item in loggers):
+                loggers.insert(0, CSVLogger(save_dir=root, name="lightning_logs"))
+            for item in loggers:
+                if isinstance(item, WandbRunLogger):
+                    item.apply_defaults(root)
+            config["logger"] = loggers
         config_all = self.config.get(str(self.subcommand), self.config)
         seed = config_all.get("seed_everything")
         callbacks = [*callbacks, RunSummary(config_hash=self._config_hash(), seed=seed if isinstance(seed, int) else None)]
@@ -63,6 +92,13 @@ class VideoFusionCLI(LightningCLI):
         best = getattr(checkpoint, "best_model_path", "") if checkpoint else ""
         if best and not self.trainer.interrupted:
             self.trainer.validate(self.model, datamodule=self.datamodule, ckpt_path=best, verbose=False)
+        finish_wandb()
+
+    def after_validate(self) -> None:
+        finish_wandb()
+
+    def after_test(self) -> None:
+        finish_wandb()
 
 
 class _Parsed(Exception):
@@ -97,5 +133,6 @@ def cli_main(args: Optional[Sequence[str]] = None, run: bool = True) -> VideoFus
         args=args,
         run=run,
         parser_kwargs={"parser_mode": "omegaconf"},
+        save_config_callback=SaveAndUploadConfig,
         save_config_kwargs={"overwrite": True},
     )

@@ -11,10 +11,13 @@ The standard deviation is the sample standard deviation (n - 1) over the folds t
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
 import statistics
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -116,6 +119,41 @@ def dataset_name(args: Sequence[str], data: dict[str, Any]) -> str:
     return Path(str(data.get("root", "data"))).name
 
 
+@contextlib.contextmanager
+def _environment(**values: str):
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _uses_wandb(config: dict[str, Any]) -> bool:
+    loggers = config["trainer"].get("logger")
+    loggers = loggers if isinstance(loggers, list) else [loggers]
+    return any(isinstance(item, dict) and str(item.get("class_path", "")).endswith("WandbRunLogger") for item in loggers)
+
+
+def log_table_to_wandb(table: dict[str, Any], group: str, directory: Path) -> None:
+    """One more run in the cv group holding the table, offline under the same rule as the folds."""
+    import wandb
+
+    from lightning_app.wandb_logger import has_api_key
+
+    offline = os.environ.get("WANDB_MODE", "").lower() in ("offline", "dryrun", "disabled") or not has_api_key()
+    header, rows = table_rows(table)
+    run = wandb.init(project="video-fusion-lab", group=group, name=f"{group}-table", job_type="cv", dir=str(directory),
+                     mode="offline" if offline else "online")
+    run.log({"cv_table": wandb.Table(columns=header, data=rows)})
+    run.summary.update({f"{metric}/mean": row["mean"] for metric, row in table["metrics"].items() if row["mean"] is not None})
+    run.finish()
+
+
 def run_cv(args: Sequence[str]) -> dict[str, Any]:
     folds, rest = split_folds_flag(args)
     config = parse_config(["fit", *rest])
@@ -127,10 +165,13 @@ def run_cv(args: Sequence[str]) -> dict[str, Any]:
     directory = next_version(root)
     dataset = dataset_name(rest, data)
     results: dict[int, dict[str, Any]] = {}
+    group = f"cv-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     for fold in folds:
         fold_dir = directory / f"fold_{fold}"
         try:
-            cli = cli_main(["fit", *rest, "--data.fold", str(fold), "--trainer.default_root_dir", str(fold_dir)])
+            # W&B: every fold is its own run (the CLI finishes it), grouped under this cv run
+            with _environment(WANDB_RUN_GROUP=group, WANDB_NAME=f"{group}-fold{fold}", WANDB_JOB_TYPE="cv-fold"):
+                cli = cli_main(["fit", *rest, "--data.fold", str(fold), "--trainer.default_root_dir", str(fold_dir)])
             results[fold] = {"status": "ok", "summary": _fold_summary(cli)}
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -146,6 +187,8 @@ def run_cv(args: Sequence[str]) -> dict[str, Any]:
     table["fold_dirs"] = {k: str(directory / f"fold_{k}") for k in folds}
     directory.mkdir(parents=True, exist_ok=True)
     write_table(directory, table)
+    if _uses_wandb(config):
+        log_table_to_wandb(table, group, directory)
     print_cv_table(table, directory)
     table["directory"] = str(directory)
     return table

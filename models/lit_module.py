@@ -160,6 +160,8 @@ class VideoFusionModule(pl.LightningModule):
 
     def _epoch_end(self, stage: str) -> None:
         store = getattr(self, f"{stage}_predictions")
+        if not store.update_called:  # e.g. every training batch was mixed up
+            return
         gathered = store.compute()  # all ranks' predictions, each window once
         store.reset()
         outputs, preds, targets = gathered["windows"]

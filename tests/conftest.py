@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Tests never talk to W&B servers: runs made by the shipped configs stay offline files.
+os.environ["WANDB_MODE"] = "offline"
+os.environ.setdefault("WANDB_SILENT", "true")
 
 from datamodules.synthetic_videos import write_synthetic_dataset
 

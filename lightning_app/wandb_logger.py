@@ -1,0 +1,60 @@
+"""Weights & Biases logging that never hangs a run without an account or a network."""
+
+from __future__ import annotations
+
+import netrc
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_info
+
+
+def has_api_key() -> bool:
+    """A W&B API key in the environment or in ~/.netrc (where `wandb login` puts it)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+class WandbRunLogger(WandbLogger):
+    """Lightning's ``WandbLogger``, offline unless an API key is configured.
+
+    Args (besides ``WandbLogger``'s):
+        offline: True or False forces the mode; None (default) goes offline when
+            ``WANDB_MODE`` says so or no API key is found, and says how to upload later
+            (``wandb sync <save_dir>/wandb/offline-run-*``).
+        save_dir: where W&B writes; None puts it under ``--trainer.default_root_dir``.
+        log_model: log the best checkpoint as an artifact (online only).
+
+    The command line uploads the full resolved config as the run config and the run's
+    ``summary.json`` metrics to the run summary, and ``cv`` groups the folds' runs.
+    """
+
+    def __init__(self, project: str = "video-fusion-lab", save_dir: Optional[str] = None, offline: Optional[bool] = None,
+                 log_model: bool = False, group: Optional[str] = None, name: Optional[str] = None,
+                 tags: Optional[list[str]] = None, **kwargs: Any):
+        if offline is None:
+            offline = os.environ.get("WANDB_MODE", "").lower() in ("offline", "dryrun", "disabled") or not has_api_key()
+        if offline:
+            rank_zero_info("W&B runs offline (no API key found, or WANDB_MODE=offline); upload later with "
+                           "`wandb sync <save_dir>/wandb/offline-run-*`")
+        super().__init__(project=project, save_dir=save_dir, offline=offline, log_model=log_model and not offline,
+                         group=group, name=name, tags=tags, **kwargs)
+
+    def apply_defaults(self, directory: str) -> None:
+        """Before the run starts: write under ``directory`` unless a save_dir was given, and take
+        group, name and job type from ``WANDB_RUN_GROUP`` / ``WANDB_NAME`` / ``WANDB_JOB_TYPE``
+        unless given (``cv`` sets them per fold; wandb itself reads the environment only once
+        per process)."""
+        if not self._save_dir:
+            Path(directory).mkdir(parents=True, exist_ok=True)
+            self._save_dir = directory
+            self._wandb_init["dir"] = directory
+        for key, variable in (("group", "WANDB_RUN_GROUP"), ("name", "WANDB_NAME"), ("job_type", "WANDB_JOB_TYPE")):
+            if not self._wandb_init.get(key) and os.environ.get(variable):
+                self._wandb_init[key] = os.environ[variable]
