@@ -7,6 +7,7 @@ import json
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Optional
 
 from lightning.pytorch import Callback, Trainer
@@ -17,6 +18,7 @@ from lightning.pytorch.loggers import CSVLogger
 from callbacks.run_summary import RunSummary
 from datamodules.window_datamodule import WindowDataModule
 from lightning_app.config_paths import resolve_config_args
+from lightning_app.resume import read_wandb_id, resolve_resume, run_folder, write_wandb_id
 from lightning_app.wandb_logger import WandbRunLogger
 from models.lit_module import VideoFusionModule, encoder_specs
 
@@ -39,6 +41,8 @@ class SaveAndUploadConfig(SaveConfigCallback):
             if isinstance(logger, WandbRunLogger):
                 resolved = json.loads(self.parser.dump(self.config, format="json", skip_check=True))
                 logger.experiment.config.update(resolved, allow_val_change=True)
+                if trainer.log_dir:  # so that a resumed fit continues this W&B run
+                    write_wandb_id(Path(trainer.log_dir), logger.experiment.id)
 
 
 def finish_wandb() -> None:
@@ -68,16 +72,19 @@ class VideoFusionCLI(LightningCLI):
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
         root = config.get("default_root_dir") or "."
+        resume = self._resume_folder(root)
         logger = config.get("logger")
         if logger is not False:
             # A CSV log always comes first: its version folder is the run folder (summary.json,
-            # config.yaml, folds.json, checkpoints), whatever else logs beside it.
+            # config.yaml, folds.json, checkpoints), whatever else logs beside it. A resumed fit
+            # goes on in its checkpoint's folder and W&B run.
             loggers = [] if logger in (None, True) else logger if isinstance(logger, list) else [logger]
             if not any(isinstance(item, CSVLogger) for item in loggers):
-                loggers.insert(0, CSVLogger(save_dir=root, name="lightning_logs"))
+                version = resume.name if resume is not None else None
+                loggers.insert(0, CSVLogger(save_dir=root, name="lightning_logs", version=version))
             for item in loggers:
                 if isinstance(item, WandbRunLogger):
-                    item.apply_defaults(root)
+                    item.apply_defaults(root, resume_id=read_wandb_id(resume) if resume is not None else None)
             config["logger"] = loggers
         config_all = self.config.get(str(self.subcommand), self.config)
         seed = config_all.get("seed_everything")
@@ -86,6 +93,21 @@ class VideoFusionCLI(LightningCLI):
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
             callbacks.append(RichProgressBar())
         return super()._instantiate_trainer(config, callbacks)
+
+    def _resume_folder(self, root: str):
+        """For ``fit --ckpt_path X``: resolve X (``last`` included) and return its run folder."""
+        if self.subcommand != "fit":
+            return None
+        ckpt_path = self.config["fit"].get("ckpt_path")
+        if not ckpt_path:
+            return None
+        self._resume_checkpoint = resolve_resume(str(ckpt_path), Path(root))
+        return run_folder(self._resume_checkpoint)
+
+    def before_fit(self) -> None:
+        checkpoint = getattr(self, "_resume_checkpoint", None)
+        if checkpoint is not None:
+            self.config_init["fit"]["ckpt_path"] = str(checkpoint)
 
     def after_fit(self) -> None:
         checkpoint = self.trainer.checkpoint_callback

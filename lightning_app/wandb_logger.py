@@ -46,11 +46,11 @@ class WandbRunLogger(WandbLogger):
         super().__init__(project=project, save_dir=save_dir, offline=offline, log_model=log_model and not offline,
                          group=group, name=name, tags=tags, **kwargs)
 
-    def apply_defaults(self, directory: str) -> None:
+    def apply_defaults(self, directory: str, resume_id: Optional[str] = None) -> None:
         """Before the run starts: write under ``directory`` unless a save_dir was given, and take
         group, name and job type from ``WANDB_RUN_GROUP`` / ``WANDB_NAME`` / ``WANDB_JOB_TYPE``
         unless given (``cv`` sets them per fold; wandb itself reads the environment only once
-        per process)."""
+        per process). ``resume_id`` continues an earlier run (a resumed fit)."""
         if not self._save_dir:
             Path(directory).mkdir(parents=True, exist_ok=True)
             self._save_dir = directory
@@ -58,3 +58,7 @@ class WandbRunLogger(WandbLogger):
         for key, variable in (("group", "WANDB_RUN_GROUP"), ("name", "WANDB_NAME"), ("job_type", "WANDB_JOB_TYPE")):
             if not self._wandb_init.get(key) and os.environ.get(variable):
                 self._wandb_init[key] = os.environ[variable]
+        if resume_id and not self._wandb_init.get("id"):
+            self._wandb_init["id"] = resume_id
+            self._wandb_init["resume"] = "allow"
+            self._id = resume_id
