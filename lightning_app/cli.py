@@ -15,6 +15,7 @@ from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
 
+from callbacks.evaluation_plots import EvaluationPlots
 from callbacks.run_summary import RunSummary
 from datamodules.window_datamodule import WindowDataModule
 from lightning_app.config_paths import resolve_config_args
@@ -88,7 +89,8 @@ class VideoFusionCLI(LightningCLI):
             config["logger"] = loggers
         config_all = self.config.get(str(self.subcommand), self.config)
         seed = config_all.get("seed_everything")
-        callbacks = [*callbacks, RunSummary(config_hash=self._config_hash(), seed=seed if isinstance(seed, int) else None)]
+        callbacks = [*callbacks, RunSummary(config_hash=self._config_hash(), seed=seed if isinstance(seed, int) else None),
+                     EvaluationPlots()]
         configured = config.get("callbacks") or []
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
             callbacks.append(RichProgressBar())

@@ -54,7 +54,8 @@ class EpochPredictions(Metric):
     def compute(self) -> dict[str, tuple[torch.Tensor, ...]]:
         """``{"windows": (outputs, preds, targets), "frames": (preds, targets)}``, gathered from
         all ranks (torchmetrics synchronises the states before calling this)."""
-        return {"windows": self.windows(), "frames": self.frames()}
+        preds, targets, video, frame = self._frames()
+        return {"windows": self.windows(), "frames": (preds, targets), "frame_ids": (video, frame)}
 
     def windows(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(outputs, predictions, targets), each (W, C), over the distinct windows of the epoch."""
@@ -63,11 +64,11 @@ class EpochPredictions(Metric):
         unique = self._unique_windows()
         return unique["output"], unique["pred"], unique["target"]
 
-    def frames(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(predictions (F, C), targets (F, C)) over the distinct valid frames: each frame gets
-        the mean prediction of the distinct windows covering it."""
+    def _frames(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(predictions (F, C), targets (F, C), video index (F,), frame (F,)) over the distinct
+        valid frames: each frame gets the mean prediction of the distinct windows covering it."""
         if self._empty():
-            return torch.zeros(0, 1), torch.zeros(0, 1)
+            return torch.zeros(0, 1), torch.zeros(0, 1), torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
         unique = self._unique_windows()
         mask, length = unique["frame_mask"], unique["frame_mask"].shape[1]
         frames = unique["start"].view(-1, 1) + torch.arange(length, device=mask.device)
@@ -80,4 +81,5 @@ class EpochPredictions(Metric):
         sums = torch.zeros(len(keys), pred.shape[1], device=pred.device).index_add_(0, inverse, pred)
         counts = torch.zeros(len(keys), device=pred.device).index_add_(0, inverse, torch.ones_like(inverse, dtype=torch.float))
         targets = torch.zeros(len(keys), target.shape[1], device=target.device).index_copy_(0, inverse, target)
-        return sums / counts.unsqueeze(1), targets
+        size = int(frame.max()) + 1
+        return sums / counts.unsqueeze(1), targets, keys // size, keys % size

@@ -110,6 +110,7 @@ class VideoFusionModule(pl.LightningModule):
         self.train_predictions = EpochPredictions()
         self.val_predictions = EpochPredictions()
         self.test_predictions = EpochPredictions()
+        self.last_predictions: dict[str, dict] = {}
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
@@ -164,6 +165,7 @@ class VideoFusionModule(pl.LightningModule):
             return
         gathered = store.compute()  # all ranks' predictions, each window once
         store.reset()
+        self.last_predictions[stage] = gathered  # for plots drawn at the end of a run
         outputs, preds, targets = gathered["windows"]
         values = self.task.window_scores(preds, targets, prefix=f"{stage}/")
         if len(outputs):

@@ -68,6 +68,8 @@ def test_fit_writes_a_summary_of_the_best_checkpoint(trained):
     assert set(summary["last_epoch"]) == {"val/acc", "val/auroc", "val/f1", "val/frame_f1", "val/loss"}
     assert summary["monitor"] == "val/f1" and 0 <= summary["best_epoch"] < 3
     assert (Path(cli.trainer.log_dir) / "config.yaml").is_file()
+    for plot in ("val_confusion_matrix.png", "val_roc.png", "val_precision_recall.png"):
+        assert (Path(cli.trainer.log_dir) / plot).is_file(), plot
 
 
 def test_checkpoint_does_not_hold_encoder_weights(trained):
