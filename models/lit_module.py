@@ -174,7 +174,10 @@ class VideoFusionModule(pl.LightningModule):
         if stage != "train":
             values.update(self.task.frame_scores(*gathered["frames"], prefix=f"{stage}/"))
         # every rank holds the same gathered values: averaging them across ranks changes nothing
-        self.log_dict(values, sync_dist=True)
+        monitor = self.task.monitor.replace("val/", f"{stage}/", 1)
+        self.log_dict({k: v for k, v in values.items() if k != monitor}, sync_dist=True)
+        if monitor in values:  # the metric that selects checkpoints also shows in the progress bar
+            self.log(monitor, values[monitor], sync_dist=True, prog_bar=True)
 
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train")
