@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Optional
 
@@ -10,6 +11,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from callbacks.run_summary import run_dir
+from lightning_app.files import atomic_write_text
 
 
 class WindowPredictionWriter(BasePredictionWriter):
@@ -35,12 +37,10 @@ class WindowPredictionWriter(BasePredictionWriter):
         if trainer.world_size > 1:
             name = name.with_name(f"{name.stem}.rank{trainer.global_rank}{name.suffix}")
         batches = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
-        self.path = directory / name
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            columns = list(batches[0]) if batches else []
-            writer.writerow(columns)
-            for batch in batches:
-                writer.writerows(zip(*(batch[c] for c in columns)))
-        tmp.replace(self.path)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        columns = list(batches[0]) if batches else []
+        writer.writerow(columns)
+        for batch in batches:
+            writer.writerows(zip(*(batch[c] for c in columns)))
+        self.path = atomic_write_text(directory / name, buffer.getvalue())

@@ -20,6 +20,7 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from lightning_app.files import atomic_write_text
 from lightning_app.provenance import environment
 from lightning_app.terminal import print_table
 
@@ -89,10 +90,7 @@ class RunSummary(pl.Callback):
                    "monitor": getattr(checkpoint, "monitor", None), "config_hash": self.config_hash, "seed": self.seed,
                    **(extra or {}), "environment": environment()}
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / SUMMARY_NAME
-        tmp = path.with_name(SUMMARY_NAME + ".tmp")
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
-        tmp.replace(path)
+        path = atomic_write_text(directory / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
         self.last_path = path
         for logger in trainer.loggers:  # the W&B run summary gets the same numbers
             if isinstance(logger, WandbLogger):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 from pathlib import Path
 from typing import Optional
 
@@ -46,6 +47,7 @@ from datamodules.records import VideoRecord
 from datamodules.video_io import VIDEO_EXTENSIONS
 from datamodules.window_datamodule import WindowDataModule
 from lightning_app.errors import DataError
+from lightning_app.files import atomic_write_text
 
 MANIFEST_NAME = "manifest.csv"
 LABEL_COLUMNS = ("segments", "frame_labels", "label")
@@ -140,14 +142,11 @@ def read_manifest(path: Path, root: Path, tolerance: int = 0, allow_outside: boo
 
 def write_manifest(path: str | Path, rows: list[dict]) -> None:
     """Write manifest rows (dicts keyed by column), atomically."""
-    path = Path(path)
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
 
 
 class DVDDataModule(WindowDataModule):

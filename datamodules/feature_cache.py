@@ -32,6 +32,7 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from lightning_app.errors import DataError
+from lightning_app.files import atomic_write_text
 
 FORMAT_VERSION = 1
 STREAMS = ("video", "image", "text")
@@ -78,12 +79,6 @@ def video_stamp(path: Path) -> dict[str, str]:
     return {"size": str(stat.st_size), "mtime": str(int(stat.st_mtime))}
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 class FeatureCache:
     """One key's folder: where each video's features go, and whether they are there and valid."""
 
@@ -102,7 +97,7 @@ class FeatureCache:
         if key_file.exists():
             self._check_key_file()
         else:
-            _atomic_write_text(key_file, json.dumps({"key": self.key, **self.content}, indent=2) + "\n")
+            atomic_write_text(key_file, json.dumps({"key": self.key, **self.content}, indent=2) + "\n")
 
     def _check_key_file(self) -> None:
         key_file = self.directory / KEY_FILE
@@ -143,7 +138,7 @@ class FeatureCache:
         tensors["starts"] = np.asarray(starts, np.int64)
         tensors["ends"] = np.asarray(ends, np.int64)
         metadata = {"key": self.key, "video": video, "num_frames": str(num_frames), **video_stamp(source)}
-        _atomic_write_text(self.captions_path(video), json.dumps(
+        atomic_write_text(self.captions_path(video), json.dumps(
             {"video": video, "windows": [{"start": int(s), "captions": c} for s, c in zip(starts, captions)]}, indent=1))
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         save_file(tensors, str(tmp), metadata=metadata)
@@ -151,7 +146,7 @@ class FeatureCache:
         return path
 
     def mark_complete(self, videos: list[str]) -> None:
-        _atomic_write_text(self.directory / COMPLETE_FILE, json.dumps({"key": self.key, "videos": sorted(videos)}, indent=1))
+        atomic_write_text(self.directory / COMPLETE_FILE, json.dumps({"key": self.key, "videos": sorted(videos)}, indent=1))
 
     def is_complete(self, videos: list[str]) -> bool:
         marker = self.directory / COMPLETE_FILE
@@ -166,7 +161,7 @@ class FeatureCache:
     def write_errors(self, errors: list[dict[str, str]]) -> None:
         path = self.directory / ERRORS_FILE
         if errors:
-            _atomic_write_text(path, json.dumps(errors, indent=1) + "\n")
+            atomic_write_text(path, json.dumps(errors, indent=1) + "\n")
         elif path.exists():
             path.unlink()
 
