@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from datamodules.video_io import SequentialFrameReader
+from datamodules.window_dataset import gather_streams
 from datamodules.windows import union_indices, window_indices, window_starts
 
 
@@ -55,9 +56,8 @@ class VideoWindowSource:
             chunk = per_window[first : first + self.windows_per_chunk]
             needed = union_indices({f"{i}{name}": idx for i, w in enumerate(chunk) for name, idx in w.items()})
             frames = reader.get(needed)
-            position = {frame: row for row, frame in enumerate(needed)}
-            batch = {name: torch.from_numpy(np.stack([frames[[position[i] for i in w[name]]] for w in chunk]))
-                     for name in self.counts}
+            windows = [gather_streams(frames, needed, w) for w in chunk]
+            batch = {name: torch.from_numpy(np.stack([w[name] for w in windows])) for name in self.counts}
             chunk_starts = starts[first : first + self.windows_per_chunk]
             batch["starts"] = np.asarray(chunk_starts, np.int64)
             batch["ends"] = np.minimum(batch["starts"] + self.window, self.num_frames)

@@ -41,6 +41,12 @@ def resize_short_side(frames: torch.Tensor, size: int) -> torch.Tensor:
     return x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
+def gather_streams(frames, decoded: list[int], per_stream: dict[str, list[int]]) -> dict:
+    """Each stream's frames, picked from ``frames`` (the decoded frames ``decoded``, in order)."""
+    position = {frame: row for row, frame in enumerate(decoded)}
+    return {name: frames[[position[i] for i in indices]] for name, indices in per_stream.items()}
+
+
 class WindowDataset(Dataset):
     """Decodes the union of a window's stream indices once, then gathers each stream's frames.
 
@@ -65,8 +71,7 @@ class WindowDataset(Dataset):
         frames = torch.from_numpy(read_frames(item.path, needed))
         if self.frame_size is not None:
             frames = resize_short_side(frames, self.frame_size)
-        position = {frame: row for row, frame in enumerate(needed)}
-        sample = {name: frames[[position[i] for i in idx]] for name, idx in item.indices.items()}
+        sample = gather_streams(frames, needed, item.indices)
         sample.update(target_fields(item, self.targets[item.video_index], self.window))
         return sample
 

@@ -143,9 +143,9 @@ def log_table_to_wandb(table: dict[str, Any], group: str, directory: Path) -> No
     """One more run in the cv group holding the table, offline under the same rule as the folds."""
     import wandb
 
-    from lightning_app.wandb_logger import has_api_key
+    from lightning_app.wandb_logger import offline_by_default
 
-    offline = os.environ.get("WANDB_MODE", "").lower() in ("offline", "dryrun", "disabled") or not has_api_key()
+    offline = offline_by_default()
     header, rows = table_rows(table)
     run = wandb.init(project="video-fusion-lab", group=group, name=f"{group}-table", job_type="cv", dir=str(directory),
                      mode="offline" if offline else "online")

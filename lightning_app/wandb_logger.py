@@ -21,6 +21,11 @@ def has_api_key() -> bool:
         return False
 
 
+def offline_by_default() -> bool:
+    """Offline when ``WANDB_MODE`` asks for it or no API key is configured."""
+    return os.environ.get("WANDB_MODE", "").lower() in ("offline", "dryrun", "disabled") or not has_api_key()
+
+
 class WandbRunLogger(WandbLogger):
     """Lightning's ``WandbLogger``, offline unless an API key is configured.
 
@@ -39,7 +44,7 @@ class WandbRunLogger(WandbLogger):
                  log_model: bool = False, group: Optional[str] = None, name: Optional[str] = None,
                  tags: Optional[list[str]] = None, **kwargs: Any):
         if offline is None:
-            offline = os.environ.get("WANDB_MODE", "").lower() in ("offline", "dryrun", "disabled") or not has_api_key()
+            offline = offline_by_default()
         if offline:
             rank_zero_info("W&B runs offline (no API key found, or WANDB_MODE=offline); upload later with "
                            "`wandb sync <save_dir>/wandb/offline-run-*`")
