@@ -13,16 +13,19 @@ from typing import Any, Literal, Optional
 import lightning.pytorch as pl
 import numpy as np
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.feature_cache import FeatureCache, key_content, read_index
 from datamodules.folds import group_folds
 from datamodules.labels import FrameTargets
 from datamodules.records import VideoRecord
+from datamodules.samplers import EpochSeededRandomSampler, run_seed
 from datamodules.video_io import probe_video
 from datamodules.window_dataset import CachedWindowDataset, WindowDataset, WindowItem
 from datamodules.windows import window_indices, window_starts
 from lightning_app.errors import ConfigError, DataError
+from lightning_app.files import atomic_write_text
 
 SplitMode = Literal["folds", "official"]
 OnBadVideo = Literal["error", "skip"]
@@ -272,7 +275,8 @@ class WindowDataModule(pl.LightningDataModule):
         if trainer is None:
             return
         log_dir = trainer.log_dir  # a collective under DDP: every rank asks
-        if trainer.global_rank != 0 or log_dir is None:
+        # without a logger there is no run folder (log_dir falls back to the working directory)
+        if trainer.global_rank != 0 or log_dir is None or not trainer.loggers:
             return
         directory = Path(log_dir)
         directory.mkdir(parents=True, exist_ok=True)
@@ -282,13 +286,19 @@ class WindowDataModule(pl.LightningDataModule):
             content["folds"] = dict(sorted(self.fold_assignment().items()))
         else:
             content["splits"] = {name: [r.video_id for r in rs] for name, rs in self.split_records().items()}
-        (directory / FOLDS_FILE).write_text(json.dumps(content, indent=2) + "\n")
+        atomic_write_text(directory / FOLDS_FILE, json.dumps(content, indent=2) + "\n")
 
     # -- loaders ---------------------------------------------------------------------
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        """Training shuffles by (seed, epoch) alone and no loader draws from torch's global
+        generator (its own generator gives the worker base seed): a resumed fit then sees the
+        same batches and the same augmentation noise as one that never stopped."""
         workers = self.cache_num_workers if self.uses_cache else self.num_workers
-        return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=workers, persistent_workers=workers > 0)
+        seed = run_seed()
+        dataset = self.datasets[name]
+        sampler = EpochSeededRandomSampler(dataset, seed) if shuffle else None
+        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, num_workers=workers,
+                          persistent_workers=workers > 0, generator=torch.Generator().manual_seed(seed))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

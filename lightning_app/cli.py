@@ -11,15 +11,18 @@ from pathlib import Path
 from typing import Any, Optional
 
 from lightning.pytorch import Callback, Trainer
-from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
 
 from callbacks.evaluation_plots import EvaluationPlots
+from callbacks.rng_state import RngStateCheckpoint
 from callbacks.run_summary import RunSummary
 from datamodules.window_datamodule import WindowDataModule
 from lightning_app.config_paths import resolve_config_args
-from lightning_app.resume import read_wandb_id, resolve_resume, run_folder, write_wandb_id
+from lightning_app.preflight import check_run_folder
+from lightning_app.resume import checkpoint_epoch, read_wandb_id, resolve_resume, run_folder, write_wandb_id
+from lightning_app.run_csv_logger import RunCSVLogger
 from lightning_app.wandb_logger import WandbRunLogger
 from models.lit_module import VideoFusionModule, encoder_specs
 
@@ -56,7 +59,7 @@ def finish_wandb() -> None:
 class VideoFusionCLI(LightningCLI):
     """LightningCLI with omegaconf parsing, a CSV logger under ``default_root_dir`` unless
     the config names another, a rich progress bar unless the config names another or turns it
-    off, a ``RunSummary`` on every run, and, after ``fit``, a validation
+    off, a ``RunSummary`` and an ``RngStateCheckpoint`` (exact resume) on every run, and, after ``fit``, a validation
     of the best checkpoint whose metrics go into ``summary.json``."""
 
     def add_arguments_to_parser(self, parser) -> None:
@@ -82,7 +85,8 @@ class VideoFusionCLI(LightningCLI):
             loggers = [] if logger in (None, True) else logger if isinstance(logger, list) else [logger]
             if not any(isinstance(item, CSVLogger) for item in loggers):
                 version = resume.name if resume is not None else None
-                loggers.insert(0, CSVLogger(save_dir=root, name="lightning_logs", version=version))
+                resume_epoch = checkpoint_epoch(self._resume_checkpoint) if resume is not None else None
+                loggers.insert(0, RunCSVLogger(save_dir=root, name="lightning_logs", version=version, resume_epoch=resume_epoch))
             for item in loggers:
                 if isinstance(item, WandbRunLogger):
                     item.apply_defaults(root, resume_id=read_wandb_id(resume) if resume is not None else None)
@@ -90,7 +94,7 @@ class VideoFusionCLI(LightningCLI):
         config_all = self.config.get(str(self.subcommand), self.config)
         seed = config_all.get("seed_everything")
         callbacks = [*callbacks, RunSummary(config_hash=self._config_hash(), seed=seed if isinstance(seed, int) else None),
-                     EvaluationPlots()]
+                     EvaluationPlots(), RngStateCheckpoint()]
         configured = config.get("callbacks") or []
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
             callbacks.append(RichProgressBar())
@@ -107,6 +111,9 @@ class VideoFusionCLI(LightningCLI):
         return run_folder(self._resume_checkpoint)
 
     def before_fit(self) -> None:
+        checkpoints = [c for c in self.trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)]
+        kept = sum(max(c.save_top_k, 1) if c.save_top_k >= 0 else 5 for c in checkpoints)
+        check_run_folder(self.trainer.default_root_dir, self.model, kept)
         checkpoint = getattr(self, "_resume_checkpoint", None)
         if checkpoint is not None:
             self.config_init["fit"]["ckpt_path"] = str(checkpoint)

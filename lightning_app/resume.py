@@ -35,6 +35,16 @@ def resolve_resume(ckpt_path: str, root: Path) -> Path:
     return path
 
 
+def checkpoint_epoch(checkpoint: Path) -> int:
+    """The epoch a checkpoint was written in (loaded without executing code, memory-mapped)."""
+    import torch
+
+    try:
+        return int(torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["epoch"])
+    except Exception as exc:  # a truncated or foreign file
+        raise ConfigError(f"--ckpt_path {checkpoint}: not a readable Lightning checkpoint ({type(exc).__name__}: {exc})") from exc
+
+
 def run_folder(checkpoint: Path) -> Optional[Path]:
     """``.../lightning_logs/version_3/checkpoints/last.ckpt`` -> ``.../lightning_logs/version_3``."""
     parent = checkpoint.parent

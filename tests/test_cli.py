@@ -142,6 +142,12 @@ def test_bad_input_gives_one_clear_line(monkeypatch, capsys, clips_root, tmp_pat
     code, line = _run_main(monkeypatch, capsys, "fit", "--config", "demo.yaml", *TINY_ENCODERS, *data_args(broken), *run)
     assert code == 2 and re.match(rf"error: cannot read video {broken / 'clips'}/[ab].mp4: .*on_bad_video skip", line)
 
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    code, line = _run_main(monkeypatch, capsys, "fit", "--config", "demo.yaml", *TINY_ENCODERS, *data_args(clips_root),
+                           "--trainer.default_root_dir", str(blocker / "runs"), "--trainer.max_epochs", "1")
+    assert code == 2 and line.startswith(f"error: --trainer.default_root_dir {blocker / 'runs'}: cannot write there")
+
 
 def test_entry_point_prints_one_line_and_exits_2():
     result = subprocess.run([sys.executable, "-m", "lightning_app", "fit", "--config", "nope.yaml"],

@@ -52,3 +52,16 @@ def test_ddp_validation_metrics_equal_single_process(uneven_root, tmp_path):
     assert all(key in one for key in keys)
     for key in keys:
         assert two[key] == pytest.approx(one[key], abs=1e-6), key
+
+
+@pytest.mark.slow
+def test_ddp_preset_with_mixed_precision_and_accumulation(uneven_root, tmp_path):
+    """The ddp preset's settings on two CPU processes: bf16 autocast, gradient accumulation."""
+    cli = cli_main(["fit", "--config", "demo.yaml", "--config", "presets/ddp.yaml", *TINY_ENCODERS, *_data(uneven_root),
+                    *QUIET, "--trainer.strategy", "ddp_spawn", "--trainer.devices", "2", "--trainer.sync_batchnorm", "false",
+                    "--trainer.accumulate_grad_batches", "2", "--trainer.max_epochs", "2",
+                    "--trainer.default_root_dir", str(tmp_path)])
+    assert cli.trainer.precision == "bf16-mixed" and cli.trainer.accumulate_grad_batches == 2
+    assert cli.trainer.world_size == 2
+    summary = _summary(tmp_path)
+    assert summary["epochs"] == 2 and all(np.isfinite(summary[k]) for k in ("val/f1", "val/loss", "val/auroc"))

@@ -78,3 +78,48 @@ def test_killed_fit_resumes_where_it_stopped(clips_root, tmp_path):
     # the killed process may not have flushed its W&B file; the resumed one continues its run id
     runs = [read_run(p) for p in tmp_path.rglob("offline-run-*/run-*.wandb")]
     assert {r["id"] for r in runs if r["id"]} == {wandb_id}
+
+    # and it ends where a run that was never killed ends: same best checkpoint, same numbers
+    straight_root = tmp_path.parent / f"{tmp_path.name}-straight"
+    cli_main(["fit", *args[:-4], "--trainer.default_root_dir", str(straight_root), "--trainer.callbacks.patience", "100"])
+    straight = json.loads((straight_root / "lightning_logs" / "version_0" / "summary.json").read_text())
+    metrics = [key for key in straight if key.startswith("val/")]
+    assert metrics and {k: summary[k] for k in metrics} == {k: straight[k] for k in metrics}
+    assert summary["best_epoch"] == straight["best_epoch"] and summary["last_epoch"] == straight["last_epoch"]
+
+
+def _epoch_rows(run_folder: Path) -> dict[int, dict[str, str]]:
+    """Per-epoch logged values (train and validation) from a run's metrics.csv."""
+    rows: dict[int, dict[str, str]] = {}
+    with (run_folder / "metrics.csv").open() as handle:
+        for row in csv.DictReader(handle):
+            values = {k: v for k, v in row.items() if v and k not in ("step", "epoch") and not k.endswith("_step")}
+            rows.setdefault(int(row["epoch"]), {}).update(values)
+    return rows
+
+
+def test_resumed_fit_equals_an_uninterrupted_one(clips_root, tmp_path):
+    """Stopped after epoch 2 and resumed from last.ckpt, a fit ends with the same weights and
+    logs the same per-epoch numbers as one that ran straight through: shuffling, augmentation
+    noise, modality dropout and mixup all draw from the restored generators."""
+    from tests.conftest import TINY_ENCODERS
+
+    regularised = ["--model.noise_std", "0.1", "--model.feature_dropout", "0.1", "--model.temporal_mask", "0.1",
+                   "--model.modality_dropout", "0.2", "--model.mixup_alpha", "0.4"]
+
+    def fit(root: Path, epochs: int, *extra: str):
+        return cli_main(["fit", "--config", "demo.yaml", *TINY_ENCODERS, *data_args(clips_root, batch_size=3), *QUIET,
+                         *regularised, "--trainer.default_root_dir", str(root), "--trainer.max_epochs", str(epochs), *extra])
+
+    fit(tmp_path / "straight", 4)
+    fit(tmp_path / "stopped", 2)
+    fit(tmp_path / "stopped", 4, "--ckpt_path", "last")
+
+    straight, resumed = (tmp_path / name / "lightning_logs" / "version_0" for name in ("straight", "stopped"))
+    weights = [torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True) for folder in (straight, resumed)]
+    assert weights[0]["epoch"] == weights[1]["epoch"] == 3
+    for name, value in weights[0]["state_dict"].items():
+        assert torch.equal(value, weights[1]["state_dict"][name]), name
+    expected, got = _epoch_rows(straight), _epoch_rows(resumed)
+    for epoch in (0, 1, 2, 3):  # the epochs before the stop are still in the resumed run's metrics.csv
+        assert expected[epoch] and expected[epoch] == got[epoch], (epoch, expected[epoch], got[epoch])
