@@ -32,8 +32,10 @@ def test_missing_real_weights_give_one_clear_error(tmp_path, monkeypatch):
         build_encoder("video", {"name": "videoprism", "pretrained": str(tmp_path / "not-here")}, "model.video_encoder")
     with pytest.raises(ConfigError, match=r"model.captioner: weights 'someone/blip-x' are neither .* `hf download someone/blip-x`"):
         build_encoder("captioner", {"name": "blip", "pretrained": "someone/blip-x"}, "model.captioner")
-    with pytest.raises(ConfigError, match="not a local checkpoint file"):
+    with pytest.raises(ConfigError, match=r"model.clip_encoder: weights 'ViT-B-16/openai' are neither .* `hf download timm/"):
         build_encoder("clip", {"name": "open_clip", "pretrained": "openai"}, "model.clip_encoder")
+    with pytest.raises(ConfigError, match="not a local checkpoint file"):
+        build_encoder("clip", {"name": "open_clip", "pretrained": str(tmp_path / "open_clip.bin")}, "model.clip_encoder")
 
 
 def test_tiny_encoders_are_deterministic_per_seed():

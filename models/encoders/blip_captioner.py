@@ -1,66 +1,60 @@
-"""Captioner for the text stream: a transformers BLIP model writes one sentence per frame."""
+"""Captioner for the text stream: transformers' BLIP (``BlipForConditionalGeneration``).
+
+BLIP's ``prompt`` is conditional captioning: the caption starts with it (e.g. ``a picture
+of``) and the prompt stays in the returned caption, as BLIP was trained.
+"""
 
 from __future__ import annotations
 
-import torch
-from tokenizers import Tokenizer, models, pre_tokenizers
-from torch import nn
-from transformers import (
-    AutoProcessor,
-    BlipConfig,
-    BlipForConditionalGeneration,
-    PreTrainedTokenizerFast,
-)
+from collections.abc import Mapping
+from typing import Any
 
-from models.encoders.preprocess import CLIP_MEAN, CLIP_STD, frames_to_tensor, seeded
+from transformers import AutoProcessor, BlipConfig, BlipForConditionalGeneration, BlipImageProcessor, BlipProcessor
+
+from models.encoders.captioner import Captioner, CaptionFamily, load_captioner
+from models.encoders.preprocess import seeded
 from models.encoders.registry import register
-from models.encoders.weights import load_offline
+from models.encoders.tiny_text import TINY_WORDS, word_tokenizer
 
 # The in-code vocabulary of the tiny captioner: the special tokens first, at fixed ids.
 TINY_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[BOS]", "[SEP]")
-TINY_WORDS = (
-    "a person people is are running fighting walking standing hitting pushing falling in on the a "
-    "room street car park crowd light dark fast slow near far with and of bright moving still"
-).split()
 
 
-def tiny_tokenizer() -> PreTrainedTokenizerFast:
-    words = list(dict.fromkeys(TINY_SPECIAL_TOKENS + tuple(TINY_WORDS)))
-    backend = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        pad_token="[PAD]",
-        unk_token="[UNK]",
-        bos_token="[BOS]",
-        sep_token="[SEP]",
-        eos_token="[SEP]",
+def tiny_tokenizer():
+    """BERT-like: every text is wrapped in [BOS] ... [SEP] (BLIP swaps the first for its own BOS)."""
+    return word_tokenizer(
+        TINY_SPECIAL_TOKENS,
+        {"pad_token": "[PAD]", "unk_token": "[UNK]", "bos_token": "[BOS]", "sep_token": "[SEP]", "eos_token": "[SEP]"},
+        TINY_WORDS,
+        wrap=("[BOS]", "[SEP]"),
     )
 
 
-class BlipCaptioner(nn.Module):
-    """(N, H, W, 3) uint8 frames -> N captions, greedy decoding (deterministic)."""
+class BlipFamily(CaptionFamily):
+    name = "blip"
+    keeps_prompt = True
 
-    def __init__(self, model: BlipForConditionalGeneration, tokenizer, image_size: int, max_new_tokens: int, prompt: str = ""):
-        super().__init__()
-        self.model = model
-        self.tokenizer = tokenizer
-        self.image_size = int(image_size)
-        self.max_new_tokens = int(max_new_tokens)
-        self.prompt = prompt
+    def inputs(self, processor, images, prompt):
+        if not prompt:
+            return processor(images=images, return_tensors="pt")
+        return processor(images=images, text=[prompt] * len(images), return_tensors="pt")
 
-    def forward(self, frames: torch.Tensor) -> list[str]:
-        pixels = frames_to_tensor(frames, self.image_size, CLIP_MEAN, CLIP_STD).to(self.model.dtype)
-        kwargs = {}
-        if self.prompt:
-            prompt = self.tokenizer([self.prompt] * len(frames), return_tensors="pt", add_special_tokens=False)
-            kwargs["input_ids"] = prompt.input_ids.to(pixels.device)
-        ids = self.model.generate(pixel_values=pixels, max_new_tokens=self.max_new_tokens, do_sample=False, **kwargs)
-        return [text.strip() for text in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
+
+# Kept under its old name: a BLIP captioner is the generic captioner with the BLIP adapter.
+BlipCaptioner = Captioner
 
 
 @register("captioner", "blip-tiny")
-def blip_tiny(seed: int = 0, image_size: int = 32, max_new_tokens: int = 8) -> BlipCaptioner:
+def blip_tiny(
+    seed: int = 0,
+    image_size: int = 32,
+    max_new_tokens: int = 8,
+    prompt: str = "",
+    num_beams: int = 1,
+    batch_size: int | None = None,
+    generate_kwargs: Mapping[str, Any] | None = None,
+    dtype: str = "float32",
+) -> Captioner:
     """A random-initialised BLIP with a 40-word in-code vocabulary, for tests and the demo."""
     tokenizer = tiny_tokenizer()
     ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in
@@ -75,12 +69,25 @@ def blip_tiny(seed: int = 0, image_size: int = 32, max_new_tokens: int = 8) -> B
     )
     with seeded(seed):
         model = BlipForConditionalGeneration(config)
-    return BlipCaptioner(model.eval(), tokenizer, image_size, max_new_tokens)
+    processor = BlipProcessor(BlipImageProcessor(size={"height": image_size, "width": image_size}), tokenizer)
+    return Captioner(model.eval(), processor, BlipFamily(), prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype)
 
 
 @register("captioner", "blip")
-def blip(pretrained: str = "Salesforce/blip-image-captioning-base", max_new_tokens: int = 20, prompt: str = "") -> BlipCaptioner:
+def blip(
+    pretrained: str = "Salesforce/blip-image-captioning-base",
+    prompt: str = "",
+    max_new_tokens: int = 20,
+    num_beams: int = 1,
+    batch_size: int | None = None,
+    generate_kwargs: Mapping[str, Any] | None = None,
+    allow_download: bool = False,
+    dtype: str = "auto",
+) -> Captioner:
     """Pretrained BLIP captioning model from a local folder or the Hugging Face cache (offline)."""
-    model = load_offline("model.captioner", pretrained, BlipForConditionalGeneration.from_pretrained)
-    processor = load_offline("model.captioner", pretrained, AutoProcessor.from_pretrained)
-    return BlipCaptioner(model.eval(), processor.tokenizer, model.config.vision_config.image_size, max_new_tokens, prompt)
+    return load_captioner(
+        pretrained, BlipForConditionalGeneration.from_pretrained, AutoProcessor.from_pretrained, BlipFamily(),
+        "blip, BlipForConditionalGeneration", allow_download,
+        prompt=prompt, max_new_tokens=max_new_tokens, num_beams=num_beams, batch_size=batch_size,
+        generate_kwargs=generate_kwargs, dtype=dtype,
+    )

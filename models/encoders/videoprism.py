@@ -3,38 +3,48 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 from transformers import VideoPrismVisionConfig, VideoPrismVisionModel
 
-from models.encoders.preprocess import frames_to_tensor, seeded
+from models.encoders.preprocess import FrameTransform, seeded
 from models.encoders.registry import register
+from models.encoders.video_base import VideoEncoder
 from models.encoders.weights import load_offline
 
+WHAT = "model.video_encoder"
 
-class VideoPrismEncoder(nn.Module):
+
+def videoprism_transform(image_size: int) -> FrameTransform:
+    """VideoPrism's own preprocessing (``VideoPrismProcessor``): frames resized to
+    image_size x image_size (bicubic, aspect ratio not kept), RGB in [0, 1], no mean/std."""
+    return FrameTransform(size=(image_size, image_size), mode="squash", interpolation="bicubic")
+
+
+class VideoPrismEncoder(VideoEncoder):
     """(B, T, H, W, 3) uint8 frames -> (B, T, D) per-frame features.
 
-    VideoPrism takes RGB in [0, 1] with no mean/std normalisation. Its last hidden state is
-    frame-major, (B, T * h * w, D); the h * w spatial tokens of each frame are averaged.
+    VideoPrism embeds every frame on its own (1 x p x p patches), so its last hidden state is
+    frame-major, (B, T * h * w, D); the h * w spatial tokens of each frame are averaged. Any
+    number of frames works: when T differs from the checkpoint's ``num_frames`` the temporal
+    position embeddings are interpolated (transformers' ``interpolate_pos_encoding``).
     """
 
-    def __init__(self, model: VideoPrismVisionModel):
-        super().__init__()
-        self.model = model
+    def __init__(self, model: VideoPrismVisionModel, dtype: str = "auto"):
         config = model.config
         self.image_size = int(config.image_size)
         self.num_frames = int(config.num_frames)
-        self.out_dim = int(config.hidden_size)
+        super().__init__(model, videoprism_transform(self.image_size), config.hidden_size, dtype, WHAT)
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        batch, steps = frames.shape[:2]
-        pixels = frames_to_tensor(frames, self.image_size).to(self.model.dtype)
-        tokens = self.model(pixel_values_videos=pixels).last_hidden_state
+    def features(self, pixels: torch.Tensor) -> torch.Tensor:
+        batch, steps = pixels.shape[:2]
+        interpolate = steps != self.num_frames or tuple(pixels.shape[-2:]) != (self.image_size, self.image_size)
+        tokens = self.model(pixel_values_videos=pixels, interpolate_pos_encoding=interpolate).last_hidden_state
         return tokens.reshape(batch, steps, -1, tokens.shape[-1]).mean(dim=2)
 
 
 @register("video", "videoprism-tiny")
-def videoprism_tiny(seed: int = 0, hidden_size: int = 32, image_size: int = 32, num_frames: int = 16) -> VideoPrismEncoder:
+def videoprism_tiny(
+    seed: int = 0, hidden_size: int = 32, image_size: int = 32, num_frames: int = 16, dtype: str = "float32"
+) -> VideoPrismEncoder:
     """A random-initialised VideoPrism of a few thousand parameters, for tests and the demo."""
     config = VideoPrismVisionConfig(
         hidden_size=hidden_size,
@@ -49,18 +59,22 @@ def videoprism_tiny(seed: int = 0, hidden_size: int = 32, image_size: int = 32, 
     )
     with seeded(seed):
         model = VideoPrismVisionModel(config)
-    return VideoPrismEncoder(model)
+    return VideoPrismEncoder(model.eval(), dtype)
 
 
 @register("video", "videoprism")
-def videoprism(pretrained: str = "google/videoprism-base-f16r288") -> VideoPrismEncoder:
+def videoprism(
+    pretrained: str = "google/videoprism-base-f16r288", allow_download: bool = False, dtype: str = "auto"
+) -> VideoPrismEncoder:
     """Pretrained VideoPrism from a local folder or the Hugging Face cache (offline).
 
     Eager attention: VideoPrism soft-caps its attention logits, which SDPA does not do.
     """
     model = load_offline(
-        "model.video_encoder",
+        WHAT,
         pretrained,
         lambda path, **kw: VideoPrismVisionModel.from_pretrained(path, attn_implementation="eager", **kw),
+        allow_download,
+        "videoprism, VideoPrismVisionModel",
     )
-    return VideoPrismEncoder(model)
+    return VideoPrismEncoder(model.eval(), dtype)

@@ -1,0 +1,131 @@
+"""One captioner interface over transformers' image-to-text models.
+
+``Captioner`` holds a model and its processor; a small ``CaptionFamily`` adapter says how that
+family is prompted and how its output is read. Every frame given is captioned in one batched
+``generate`` call (or in chunks of ``batch_size``), greedy by default (``num_beams: 1``, no
+sampling), so the same frames always give the same captions.
+
+Generation settings: ``max_new_tokens``, ``num_beams``, and ``generate_kwargs`` for anything
+else ``generate`` takes (``min_new_tokens``, ``repetition_penalty``, ``length_penalty``, ...).
+Sampling (``generate_kwargs: {do_sample: true}``) makes captions, and so the feature cache,
+vary between runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from lightning_app.errors import ConfigError
+from models.encoders.base import FrozenEncoder
+from models.encoders.weights import load_offline
+
+WHAT = "model.captioner"
+
+
+class CaptionFamily:
+    """How one family of captioning models is prompted and decoded (the default suits
+    processors that take ``images`` and ``text`` together, e.g. BLIP-2 and Florence-2)."""
+
+    name = "captioner"
+    default_prompt = ""
+    #: the prompt is the start of the caption and stays in it (BLIP's conditional captioning)
+    keeps_prompt = False
+
+    def inputs(self, processor, images: list[torch.Tensor], prompt: str):
+        return processor(images=images, text=[prompt] * len(images), padding=True, return_tensors="pt")
+
+
+def is_encoder_decoder(model: nn.Module) -> bool:
+    config = model.config
+    text = getattr(config, "text_config", None)
+    return bool(getattr(config, "is_encoder_decoder", False) or getattr(text, "is_encoder_decoder", False))
+
+
+class Captioner(FrozenEncoder):
+    """(N, H, W, 3) uint8 frames -> N captions (see the module doc)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        processor,
+        family: CaptionFamily,
+        prompt: str | None = None,
+        max_new_tokens: int = 20,
+        num_beams: int = 1,
+        batch_size: int | None = None,
+        generate_kwargs: Mapping[str, Any] | None = None,
+        dtype: str = "auto",
+    ):
+        super().__init__(model, dtype, WHAT)
+        if max_new_tokens < 1 or num_beams < 1 or (batch_size is not None and batch_size < 1):
+            raise ConfigError(f"{WHAT}: max_new_tokens, num_beams and batch_size must be positive")
+        self.processor = processor
+        self.family = family
+        self.prompt = family.default_prompt if prompt is None else prompt
+        self.batch_size = batch_size
+        self.generate_kwargs = {"max_new_tokens": int(max_new_tokens), "num_beams": int(num_beams), "do_sample": False,
+                                **dict(generate_kwargs or {})}
+        self.decoder_only = not is_encoder_decoder(model)
+        tokenizer = getattr(processor, "tokenizer", None)
+        if self.decoder_only and tokenizer is not None:
+            tokenizer.padding_side = "left"  # batched generation continues every prompt from its end
+
+    @property
+    def tokenizer(self):
+        return getattr(self.processor, "tokenizer", self.processor)
+
+    def prepare(self, frames: torch.Tensor):
+        """(N, H, W, 3) uint8 -> the processor's model inputs (on the CPU)."""
+        if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"expected uint8 frames shaped (N, H, W, 3), got {tuple(frames.shape)} {frames.dtype}")
+        images = list(frames.detach().cpu().permute(0, 3, 1, 2).contiguous())
+        return self.family.inputs(self.processor, images, self.prompt)
+
+    def _to_model(self, inputs) -> dict[str, Any]:
+        dtype, device = self.model_dtype, self.device
+        moved = {}
+        for key, value in inputs.items():
+            if isinstance(value, torch.Tensor):
+                value = value.to(device, dtype=dtype if value.is_floating_point() else None)
+            moved[key] = value
+        return moved
+
+    def _decode(self, ids: torch.Tensor, inputs: Mapping[str, Any]) -> list[str]:
+        prompt_ids = inputs.get("input_ids")
+        if self.decoder_only and not self.family.keeps_prompt and prompt_ids is not None:
+            length = prompt_ids.shape[1]
+            if ids.shape[1] >= length and torch.equal(ids[:, :length], prompt_ids.to(ids.device)):
+                ids = ids[:, length:]
+        return [text.strip() for text in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
+
+    def forward(self, frames: torch.Tensor) -> list[str]:
+        if len(frames) == 0:
+            return []
+        self.settle_dtype()
+        step = self.batch_size or len(frames)
+        captions: list[str] = []
+        for start in range(0, len(frames), step):
+            inputs = self._to_model(self.prepare(frames[start : start + step]))
+            with self.autocast_off():
+                ids = self.model.generate(**inputs, **self.generate_kwargs)
+            captions += self._decode(ids, inputs)
+        return captions
+
+
+def load_captioner(
+    pretrained: str,
+    load_model,
+    load_processor,
+    family: CaptionFamily,
+    model_desc: str,
+    allow_download: bool,
+    **options,
+) -> Captioner:
+    """A pretrained captioner from a local folder or the Hugging Face cache (offline)."""
+    model = load_offline(WHAT, pretrained, load_model, allow_download, model_desc)
+    processor = load_offline(WHAT, pretrained, load_processor, allow_download, model_desc, "processor")
+    return Captioner(model.eval(), processor, family, **options)
