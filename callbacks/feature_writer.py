@@ -11,6 +11,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from datamodules.feature_cache import FeatureCache
+from lightning_app.errors import DataError
 
 RANK_REPORT = "extract_report.rank{rank}.json"
 
@@ -31,8 +32,12 @@ class FeatureCacheWriter(BasePredictionWriter):
             self.report["errors"].append({"video": prediction["video"], "reason": prediction["error"]})
             return
         started = time.perf_counter()
-        self.cache.write(prediction["video"], Path(prediction["path"]), prediction["features"], prediction["starts"],
-                         prediction["ends"], prediction["num_frames"], prediction["captions"])
+        try:  # e.g. an encoder gave NaN for this video: record it, the others go on
+            self.cache.write(prediction["video"], Path(prediction["path"]), prediction["features"], prediction["starts"],
+                             prediction["ends"], prediction["num_frames"], prediction["captions"])
+        except DataError as error:
+            self.report["errors"].append({"video": prediction["video"], "reason": str(error)})
+            return
         seconds = self.report["seconds"]
         seconds["write"] += time.perf_counter() - started
         seconds["decode"] += prediction["seconds"]["decode"]

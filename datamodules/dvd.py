@@ -16,6 +16,9 @@ Columns:
   ``segments``: violent frame ranges ``START-END`` (0-based, END exclusive) joined by ``;``,
   empty for a non-violent video; ``frame_labels``: path (relative to the root) of a text
   file with one 0/1 per frame; ``label``: one 0/1 for the whole video.
+* Each video once: two rows naming the same file are an error. A row whose video is missing
+  is an error, or, with ``--data.on_bad_video skip``, left out and counted with the unreadable
+  videos in ``folds.json``.
 * ``fold`` (optional): fixes the folds; without it folds are assigned (seeded, stratified
   by whether a video has any violent frame).
 * ``split`` (optional): ``train`` / ``val`` / ``test``; ``test`` videos are held out of the
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+from lightning.pytorch.utilities import rank_zero_warn
 
 from datamodules.labels import (
     FrameTargets,
@@ -46,7 +50,7 @@ from datamodules.labels import (
 from datamodules.records import VideoRecord
 from datamodules.video_io import VIDEO_EXTENSIONS
 from datamodules.window_datamodule import WindowDataModule
-from lightning_app.errors import DataError
+from lightning_app.errors import ConfigError, DataError
 from lightning_app.files import atomic_write_text
 
 MANIFEST_NAME = "manifest.csv"
@@ -70,9 +74,9 @@ def _read_frame_label_file(path: Path, num_frames: int, tolerance: int) -> Frame
         raise DataError(f"{path}: {error}") from None
 
 
-def _targets_from_segments(segments, where: str, num_frames: int) -> FrameTargets:
+def _targets_from_segments(segments, where: str, tolerance: int, num_frames: int) -> FrameTargets:
     try:
-        return segment_targets(segments, num_frames)
+        return segment_targets(segments, num_frames, tolerance)
     except ValueError as error:
         raise DataError(f"{where}: {error}") from None
 
@@ -96,7 +100,7 @@ def row_labels(row: dict[str, str], root: Path, where: str, tolerance: int, allo
             segments = parse_segments(value)
         except ValueError as error:
             raise DataError(f"{where}: {error}") from None
-        return functools.partial(_targets_from_segments, segments, where), int(bool(segments))
+        return functools.partial(_targets_from_segments, segments, where, tolerance), int(bool(segments))
     if column == "frame_labels":
         path = inside_root(value, root, where, allow_outside)
         return functools.partial(_read_frame_label_file, path, tolerance=tolerance), None
@@ -105,9 +109,15 @@ def row_labels(row: dict[str, str], root: Path, where: str, tolerance: int, allo
     return functools.partial(constant_targets, int(value)), int(value)
 
 
-def read_manifest(path: Path, root: Path, tolerance: int = 0, allow_outside: bool = False) -> list[VideoRecord]:
+def read_manifest(path: Path, root: Path, tolerance: int = 0, allow_outside: bool = False,
+                  skipped: Optional[list[str]] = None) -> list[VideoRecord]:
     """Records of a manifest CSV, video paths resolved against ``root`` (and kept inside it
-    unless ``allow_outside``)."""
+    unless ``allow_outside``).
+
+    Two rows naming one file (``a.mp4`` and ``./a.mp4``, or through a link) are an error: the
+    video would be labelled twice and could land in two folds. A row whose video does not exist
+    is an error, or, when a ``skipped`` list is given, left out and described in it.
+    """
     if not path.is_file():
         videos = [p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS] if root.is_dir() else []
         found = f"{len(videos)} video file(s) under {root} but " if videos else f"no videos under {root} and "
@@ -118,12 +128,19 @@ def read_manifest(path: Path, root: Path, tolerance: int = 0, allow_outside: boo
         header = reader.fieldnames or []
         if "video" not in header or not any(c in header for c in LABEL_COLUMNS):
             raise DataError(f"manifest {path} needs a video column and one of {', '.join(LABEL_COLUMNS)}; header is {header}")
-        records = []
+        records, lines = [], {}
         for line, row in enumerate(reader, start=2):
             where = f"manifest {path}, line {line}"
             video = inside_root(row["video"], root, where, allow_outside)
             if not video.is_file():
-                raise DataError(f"{where}: video not found: {video}")
+                if skipped is None:
+                    raise DataError(f"{where}: video not found: {video} (set --data.on_bad_video skip to leave "
+                                    "missing videos out)")
+                skipped.append(f"{row['video']}: {where}: video not found: {video}")
+                continue
+            first = lines.setdefault(video.resolve(), line)
+            if first != line:
+                raise DataError(f"{where}: {row['video']!r} is the video of line {first} again; list each video once")
             fold: Optional[int] = None
             if (row.get("fold") or "").strip():
                 try:
@@ -136,7 +153,8 @@ def read_manifest(path: Path, root: Path, tolerance: int = 0, allow_outside: boo
                 split=(row.get("split") or "").strip().lower(), stratum=stratum,
             ))
     if not records:
-        raise DataError(f"no videos found: manifest {path} lists no rows")
+        raise DataError(f"no videos found: manifest {path} lists no rows"
+                        + (f" whose video exists ({len(skipped)} missing)" if skipped else ""))
     return records
 
 
@@ -156,7 +174,8 @@ class DVDDataModule(WindowDataModule):
         manifest: manifest CSV, relative to ``root``.
         violent_fraction: a window is violent when at least this fraction of its frames are.
         max_frame_mismatch: per-frame label files may differ from the video's frame count by
-            this many frames (extra rows dropped, missing frames unlabelled); more is an error.
+            this many frames (extra rows dropped, missing frames unlabelled), and segments may end
+            this many frames past the video's end; more is an error.
         allow_outside_root: let manifest paths lead outside ``root`` (absolute or ``..``).
     """
 
@@ -167,11 +186,19 @@ class DVDDataModule(WindowDataModule):
         super().__init__(root=root, **kwargs)
         self.allow_outside_root = allow_outside_root
         self.manifest = manifest
+        if not 0.0 < violent_fraction <= 1.0:
+            raise ConfigError(f"--data.violent_fraction must be in (0, 1], got {violent_fraction}")
         self.violent_fraction = violent_fraction
         self.max_frame_mismatch = max_frame_mismatch
 
     def load_records(self) -> list[VideoRecord]:
-        return read_manifest(self.root / self.manifest, self.root, self.max_frame_mismatch, self.allow_outside_root)
+        missing: Optional[list[str]] = [] if self.on_bad_video == "skip" else None
+        records = read_manifest(self.root / self.manifest, self.root, self.max_frame_mismatch, self.allow_outside_root,
+                                skipped=missing)
+        for message in missing or []:  # counted in folds.json with the unreadable videos
+            self.skipped["videos"].append(message)
+            rank_zero_warn(f"skipping {message}")
+        return records
 
     def window_target(self, values, valid):
         target = violence_window_target(values, valid, self.violent_fraction)

@@ -27,7 +27,7 @@ class VideoJob:
 class VideoWindowSource:
     """Iterating yields chunks of up to ``windows_per_chunk`` consecutive windows::
 
-        {"starts": (B,), "ends": (B,), "video": (B, Tv, S, S, 3), "image": ..., "text": ...}
+        {"starts": (B,), "ends": (B,), "text_frames": (B, Tt), "video": (B, Tv, S, S, 3), "image": ..., "text": ...}
 
     Frames shared by overlapping windows are decoded once; frames before the next chunk's
     first index are released, so memory holds about one chunk of frames.
@@ -60,6 +60,7 @@ class VideoWindowSource:
             batch = {name: torch.from_numpy(np.stack([w[name] for w in windows])) for name in self.counts}
             chunk_starts = starts[first : first + self.windows_per_chunk]
             batch["starts"] = np.asarray(chunk_starts, np.int64)
+            batch["text_frames"] = torch.tensor([w["text"] for w in chunk], dtype=torch.long)  # for a captions file
             batch["ends"] = np.minimum(batch["starts"] + self.window, self.num_frames)
             if first + self.windows_per_chunk < len(starts):
                 reader.release_before(min(min(idx) for idx in per_window[first + self.windows_per_chunk].values()))

@@ -16,6 +16,7 @@ weights paths and the size and time of local weight files), the window, stride, 
 frame counts and frame size, and a format version. A changed key is a different folder, so
 old features are never read for a new setting. Files are written to a temporary name and
 renamed; safetensors holds no code, and a truncated file fails to open and is re-extracted.
+Features holding NaN or Inf are refused when written and when read, so they never reach training.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from safetensors.numpy import save_file
 from lightning_app.errors import DataError
 from lightning_app.files import atomic_write_text
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: each real encoder preprocesses as its own processor does
 STREAMS = ("video", "image", "text")
 COMPLETE_FILE = "complete.json"
 ERRORS_FILE = "errors.json"
@@ -42,8 +43,9 @@ KEY_FILE = "key.json"
 
 
 def _weights_fingerprint(spec: Mapping[str, Any]) -> Any:
-    """Size and modification time of the files of a local ``pretrained`` path, if any."""
-    pretrained = spec.get("pretrained")
+    """Size and modification time of the files of a local ``pretrained`` path (or a captions
+    file's ``path``), if any."""
+    pretrained = spec.get("pretrained", spec.get("path"))
     if not isinstance(pretrained, str):
         return None
     path = Path(pretrained).expanduser()
@@ -135,6 +137,12 @@ class FeatureCache:
         """Write one video's features (atomically) and its captions."""
         path = self.path(video)
         tensors = {name: np.ascontiguousarray(features[name], dtype=np.float32) for name in STREAMS}
+        for name, array in tensors.items():
+            bad = ~np.isfinite(array).all(axis=tuple(range(1, array.ndim)))
+            if bad.any():
+                raise DataError(f"the {name} features of {video} hold NaN or Inf in {int(bad.sum())} of {len(array)} "
+                                f"windows (first at frame {int(np.asarray(starts)[bad.argmax()])}); nothing was cached "
+                                "for it: check the encoder (precision, weights) on this video")
         tensors["starts"] = np.asarray(starts, np.int64)
         tensors["ends"] = np.asarray(ends, np.int64)
         metadata = {"key": self.key, "video": video, "num_frames": str(num_frames), **video_stamp(source)}
@@ -193,8 +201,14 @@ class CachedFeatureReader:
         return handle
 
     def window(self, path: Path, index: int) -> dict[str, Any]:
+        """One window's features per stream; NaN or Inf is refused, never handed to training."""
         handle = self._handle(path)
-        return {name: handle.get_slice(name)[index] for name in STREAMS}
+        features = {name: handle.get_slice(name)[index] for name in STREAMS}
+        for name, tensor in features.items():
+            if not bool(tensor.isfinite().all()):
+                raise DataError(f"feature cache file {path}: the {name} features of window {index} hold NaN or Inf; "
+                                "delete the file and re-run extract")
+        return features
 
     def __getstate__(self):  # DataLoader workers open their own handles
         return {"max_open": self.max_open, "_open": OrderedDict()}

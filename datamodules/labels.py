@@ -15,6 +15,7 @@ Both rules look at the frames ``[start, end)`` the window covers, before padding
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,14 +51,20 @@ def constant_targets(label: int, num_frames: int) -> FrameTargets:
     return FrameTargets(np.full((num_frames, 1), float(label), np.float32), np.ones(num_frames, bool))
 
 
-def segment_targets(segments: list[tuple[int, int]], num_frames: int) -> FrameTargets:
-    """Violent frame ranges ``[start, end)`` -> per-frame 0/1 labels."""
+def segment_targets(segments: list[tuple[int, int]], num_frames: int, tolerance: int = 0) -> FrameTargets:
+    """Violent frame ranges ``[start, end)`` -> per-frame 0/1 labels.
+
+    A segment must lie inside the video: one ending more than ``tolerance`` frames past its
+    last frame means the labels belong to another cut or frame rate, and raises ``ValueError``.
+    """
     values = np.zeros((num_frames, 1), np.float32)
     for start, end in segments:
         if not 0 <= start < end:
             raise ValueError(f"segment {start}-{end} is not a frame range start < end with start >= 0")
         if start >= num_frames:
             raise ValueError(f"segment {start}-{end} starts past the video's {num_frames} frames")
+        if end > num_frames + tolerance:
+            raise ValueError(f"segment {start}-{end} ends past the video's {num_frames} frames (tolerance {tolerance})")
         values[start:end] = 1.0
     return FrameTargets(values, np.ones(num_frames, bool))
 
@@ -66,10 +73,10 @@ def parse_segments(text: str) -> list[tuple[int, int]]:
     """``"12-40;100-130"`` -> [(12, 40), (100, 130)]; an empty string means no violent frame."""
     segments = []
     for part in filter(None, (p.strip() for p in text.split(";"))):
-        start, sep, end = part.partition("-")
-        if not sep:
-            raise ValueError(f"segment {part!r} is not START-END")
-        segments.append((int(start), int(end)))
+        match = re.fullmatch(r"([0-9]+)\s*-\s*([0-9]+)", part)
+        if match is None:
+            raise ValueError(f"segment {part!r} is not START-END (two frame numbers >= 0)")
+        segments.append((int(match[1]), int(match[2])))
     return segments
 
 
@@ -77,7 +84,8 @@ def violence_window_target(values: np.ndarray, valid: np.ndarray, min_fraction: 
     """1.0 when at least ``min_fraction`` of the valid frames are violent, else 0.0; None if none is valid."""
     if not valid.any():
         return None
-    fraction = float(values[valid, 0].mean())
+    # count, then divide once in float64: a float32 mean puts 7 of 10 frames below 0.7
+    fraction = float(values[valid, 0].sum(dtype=np.float64)) / int(valid.sum())
     return 1.0 if fraction >= min_fraction else 0.0
 
 

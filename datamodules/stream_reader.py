@@ -13,13 +13,15 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
 import torch
 
-from datamodules.window_dataset import resize_short_side
+from datamodules.growing_file import GrowingFile
+from datamodules.resize import resize_short_side
+from datamodules.video_io import truncation_warning, upright
 from datamodules.windows import window_indices
 from lightning_app.errors import DataError
 
@@ -32,21 +34,28 @@ class StreamWindow:
     start_time: float
     end_time: float
     ready: float  # time.perf_counter() when its last frame had been decoded
+    text_frames: list[int] = field(default_factory=list)  # the text stream's frame numbers (for a captions file)
 
 
 class StreamingWindowReader:
     def __init__(self, source: str, window: int, stride: int, counts: Mapping[str, int], frame_size: Optional[int],
-                 input_format: Optional[str] = None):
+                 input_format: Optional[str] = None, follow_seconds: Optional[float] = None):
         self.source, self.window, self.stride = source, window, stride
         self.input_format = input_format  # FFmpeg input format for devices, e.g. "v4l2" for /dev/video0
+        # a file still being written: read on as it grows, end after this many seconds without growth
+        self.follow_seconds = follow_seconds
         self.counts, self.frame_size = dict(counts), frame_size
         self.num_frames = 0
+        self.stopped_early: Optional[str] = None  # why decoding ended before the stream did, if it did
 
     def _frames(self) -> Iterator[tuple[np.ndarray, float]]:
         import av
 
         try:
-            container = av.open(self.source, format=self.input_format)
+            if self.follow_seconds is not None:
+                container = av.open(GrowingFile(self.source, self.follow_seconds), format=self.input_format)
+            else:
+                container = av.open(self.source, format=self.input_format)
         except Exception as exc:
             raise DataError(f"cannot open video {self.source}: {exc}") from exc
         with container:
@@ -55,18 +64,21 @@ class StreamingWindowReader:
             stream = container.streams.video[0]
             try:
                 for frame in container.decode(stream):
-                    yield frame.to_ndarray(format="rgb24"), float(frame.time if frame.time is not None else 0.0)
+                    yield upright(frame), float(frame.time if frame.time is not None else 0.0)
             except av.error.FFmpegError as exc:
                 if self.num_frames == 0:
                     raise DataError(f"cannot decode video {self.source}: {exc}") from exc
-                # a truncated tail: keep the frames decoded so far
+                # a truncated tail: keep the frames decoded so far, and say that the rest was lost
+                self.stopped_early = f"decoding stopped after {self.num_frames} frames ({exc}); later frames are left out"
+                return
+            self.stopped_early = truncation_warning(stream.frames or 0, self.num_frames)
 
     def _emit(self, buffer, start: int, num_frames: int, frame_end: float) -> StreamWindow:
         held = {index: (frame, stamp) for index, frame, stamp in buffer}
         indices = window_indices(start, self.window, self.counts, num_frames)
         frames = {name: torch.from_numpy(np.stack([held[i][0] for i in idx])) for name, idx in indices.items()}
         end = min(start + self.window, num_frames)
-        return StreamWindow(start, end, frames, held[start][1], frame_end, time.perf_counter())
+        return StreamWindow(start, end, frames, held[start][1], frame_end, time.perf_counter(), list(indices.get("text", [])))
 
     def __iter__(self) -> Iterator[StreamWindow]:
         buffer: deque = deque(maxlen=self.window)

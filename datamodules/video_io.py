@@ -1,13 +1,18 @@
 """Reading videos with decord.
 
 A ``VideoReader`` is opened per call (so per ``__getitem__``), never shared across
-DataLoader workers. Every decord failure is turned into a ``DataError`` naming the file:
-decord raises its own error types, and for some files (audio-only) an internal check
-failure, so the catch is deliberately broad.
+DataLoader workers. Every decord failure is turned into a ``DataError`` naming the file and
+saying in one line what is wrong (``failure_reason``): decord raises its own error types, and
+for some files (audio-only) an internal check failure, so the catch is deliberately broad.
+
+decord turns frames by the container's display matrix (a phone's portrait video comes out
+upright); frames decoded with PyAV (the fallback here, ``stream_reader.py``) are turned the
+same way by ``upright``. Frame counts are what can be read, not what the header declares.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -15,6 +20,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from datamodules.resize import resize_short_side
 from lightning_app.errors import DataError
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v")
@@ -28,6 +34,27 @@ class VideoInfo:
     width: int
 
 
+# decord's messages carry its own source location and check expression, e.g.
+# "[10:31:02] /github/workspace/src/video/video_reader.cc:151: Check failed: st_nb >= 0 (...) ERROR cannot find
+# video stream with wanted index: -1". What they mean, in the user's terms:
+_DECORD_REASONS = (
+    ("cannot find video stream", "FFmpeg finds no video stream in it (audio only, or cut short before its index)"),
+    ("av_read_frame failed", "the file is truncated or corrupt (its packets cannot be read to the end)"),
+    ("avcodec_send_packet", "the video stream holds corrupt data"),
+    ("Error reading", "FFmpeg cannot open it as a video (not a video file, or truncated before its index)"),
+)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A one-line reason for a decoding failure, without the decoder's source locations."""
+    text = " ".join(str(exc).split())
+    for marker, reason in _DECORD_REASONS:
+        if marker in text:
+            return reason
+    text = re.sub(r"\[\d\d:\d\d:\d\d\] \S+\.(cc|h|cpp):\d+: ", "", text).strip()
+    return text[:200] or type(exc).__name__
+
+
 def _open(path: Path):
     import decord
 
@@ -39,8 +66,7 @@ def _open(path: Path):
     try:
         return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
     except Exception as exc:  # decord raises DECORDError, RuntimeError or internal check failures
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"cannot read video {path}: {reason[:200]}") from exc
+        raise DataError(f"cannot read video {path}: {failure_reason(exc)}") from exc
 
 
 def probe_video(path: str | Path) -> VideoInfo:
@@ -50,8 +76,44 @@ def probe_video(path: str | Path) -> VideoInfo:
     num_frames = len(reader)
     if num_frames < 1:
         raise DataError(f"cannot read video {path}: it has no video frames")
-    height, width = reader[0].shape[:2]
+    try:
+        height, width = reader[0].shape[:2]
+    except Exception as exc:
+        raise DataError(f"cannot decode the first frame of video {path}: {failure_reason(exc)}") from exc
     return VideoInfo(num_frames=num_frames, fps=float(reader.get_avg_fps()), height=height, width=width)
+
+
+def declared_frame_count(path: str | Path) -> int:
+    """The frame count the container's header declares, 0 when it declares none (Matroska, WebM)
+    or cannot be read. The decoders count the frames actually there; this is only to notice a
+    file that lost its tail (a header that promises more frames than can be read)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return int(container.streams.video[0].frames) if container.streams.video else 0
+    except Exception:
+        return 0
+
+
+def truncation_warning(declared: int, decoded: int) -> Optional[str]:
+    """What to tell the user when fewer frames decode than the header declares, else None."""
+    if declared > decoded:
+        return (f"the container declares {declared} frames but only {decoded} can be read (a truncated file?); "
+                "the results cover those")
+    return None
+
+
+def upright(frame) -> np.ndarray:
+    """A PyAV ``VideoFrame`` as RGB uint8 (H, W, 3), turned as its display matrix says.
+
+    Phones store portrait video as landscape pictures plus a rotation; decord applies it,
+    PyAV hands out the stored picture and the angle (``frame.rotation``, counter-clockwise),
+    so PyAV frames are turned here to match. Mirroring flags are not applied.
+    """
+    array = frame.to_ndarray(format="rgb24")
+    turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4
+    return np.ascontiguousarray(np.rot90(array, k=turns)) if turns else array
 
 
 class PyAVFrames:
@@ -81,16 +143,17 @@ class PyAVFrames:
                 except StopIteration:
                     raise DataError(f"video {self.path} ends before frame {index}") from None
                 self._position += 1
-            out.append(frame.to_ndarray(format="rgb24"))
+            out.append(upright(frame))
         return np.stack(out)
 
     def close(self) -> None:
         self._container.close()
 
 
-def read_frames(path: str | Path, indices: Sequence[int]) -> np.ndarray:
-    """Decode the given frames (sorted) as an RGB uint8 array (N, H, W, 3)."""
-    return SequentialFrameReader(path).get(list(indices))
+def read_frames(path: str | Path, indices: Sequence[int], frame_size: Optional[int] = None) -> np.ndarray:
+    """Decode the given frames (sorted) as an RGB uint8 array (N, H, W, 3), resized to
+    ``frame_size`` (short side, centre crop) as they are decoded when it is given."""
+    return SequentialFrameReader(path, frame_size).get(list(indices))
 
 
 class SequentialFrameReader:
@@ -98,8 +161,12 @@ class SequentialFrameReader:
     while a later request may still need them, and released with ``release_before``.
 
     ``frame_size`` resizes every decoded frame once (short side, centre crop), as the
-    training data pipeline does.
+    training data pipeline does. Frames are decoded about ``DECODE_BYTES`` at a time and
+    resized before the next batch (resizing works in float32, 4x the bytes), so a 4000x3000
+    video never holds a chunk of full-size frames.
     """
+
+    DECODE_BYTES = 64 * 2**20
 
     def __init__(self, path: str | Path, frame_size: Optional[int] = None):
         self.path = Path(path)
@@ -108,6 +175,7 @@ class SequentialFrameReader:
         self._fallback: Optional[PyAVFrames] = None
         self._frames: dict[int, np.ndarray] = {}
         self.decoded = 0  # frames decoded so far (each at most once)
+        self._batch = 1  # frames per decode call, set from the first frame's size
 
     def __len__(self) -> int:
         return len(self._reader)
@@ -115,14 +183,16 @@ class SequentialFrameReader:
     def get(self, indices: Sequence[int]) -> np.ndarray:
         """Frames (N, H, W, 3) for sorted ``indices``; only the ones not yet held are decoded."""
         missing = sorted({i for i in indices if i not in self._frames})
-        if missing:
-            batch = self._get_batch(missing)
+        first = 0
+        while first < len(missing):
+            part = missing[first : first + self._batch]
+            first += len(part)
+            batch = self._get_batch(part)
+            self._batch = max(1, self.DECODE_BYTES // max(1, batch[0].nbytes))
             if self.frame_size is not None:
-                from datamodules.window_dataset import resize_short_side
-
                 batch = resize_short_side(torch.from_numpy(batch), self.frame_size).numpy()
-            self._frames.update(zip(missing, batch))
-            self.decoded += len(missing)
+            self._frames.update(zip(part, batch))
+            self.decoded += len(part)
         return np.stack([self._frames[i] for i in indices])
 
     def _get_batch(self, missing: list[int]) -> np.ndarray:
@@ -131,7 +201,8 @@ class SequentialFrameReader:
                 return self._reader.get_batch(missing).asnumpy()
             except Exception as exc:
                 if "DECORDArrayCopyFromTo" not in str(exc):
-                    raise DataError(f"cannot decode frames {missing[0]}..{missing[-1]} of video {self.path}: {exc}") from exc
+                    raise DataError(f"cannot decode frames {missing[0]}..{missing[-1]} of video {self.path}: "
+                                    f"{failure_reason(exc)}") from exc
                 self._fallback = PyAVFrames(self.path)  # requests only move forward: stream on from the start
         return self._fallback.get_batch(missing)
 

@@ -14,6 +14,7 @@ import lightning.pytorch as pl
 import numpy as np
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 import torch
+from jsonargparse.typing import NonNegativeInt, PositiveInt
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.feature_cache import FeatureCache, key_content, read_index
@@ -80,15 +81,19 @@ class WindowDataModule(pl.LightningDataModule):
         image_frames: int = 16,
         text_frames: int = 4,
         frame_size: Optional[int] = 224,
-        batch_size: int = 8,
-        num_workers: int = 2,
+        batch_size: PositiveInt = 8,
+        num_workers: NonNegativeInt = 2,
         on_bad_video: OnBadVideo = "error",
         cache_dir: Optional[str] = None,
         use_cache: UseCache = "auto",
-        cache_num_workers: int = 0,
+        cache_num_workers: NonNegativeInt = 0,
         encoders: Optional[dict[str, Any]] = None,
     ):
         super().__init__()
+        for key, value, least in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0),
+                                  ("cache_num_workers", cache_num_workers, 0), ("frame_size", frame_size, 1)):
+            if value is not None and value < least:
+                raise ConfigError(f"--data.{key} must be at least {least}, got {value}")
         # window settings travel with checkpoints, so ``infer`` can cut videos as training did
         self.save_hyperparameters(ignore=["encoders"])
         self.root = Path(root)

@@ -15,7 +15,6 @@ from datamodules.feature_cache import CachedFeatureReader
 from datamodules.labels import FrameTargets
 from datamodules.video_io import read_frames
 from datamodules.windows import union_indices
-from models.encoders.preprocess import resize_and_crop
 
 
 @dataclass(frozen=True)
@@ -31,14 +30,6 @@ class WindowItem:
     indices: dict[str, list[int]] = field(hash=False, compare=False)
     cache_path: Optional[Path] = None  # where its features are cached, if they are
     cache_row: int = -1  # its row in that file
-
-
-def resize_short_side(frames: torch.Tensor, size: int) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, size, size, 3) uint8: short side to ``size``, centre-cropped square."""
-    if tuple(frames.shape[1:3]) == (size, size):
-        return frames
-    x = resize_and_crop(frames.permute(0, 3, 1, 2).float(), size)
-    return x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
 def gather_streams(frames, decoded: list[int], per_stream: dict[str, list[int]]) -> dict:
@@ -68,9 +59,8 @@ class WindowDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         item = self.windows[index]
         needed = union_indices(item.indices)
-        frames = torch.from_numpy(read_frames(item.path, needed))
-        if self.frame_size is not None:
-            frames = resize_short_side(frames, self.frame_size)
+        # resized as they are decoded: a 4000x3000 video never holds a window of full-size frames
+        frames = torch.from_numpy(read_frames(item.path, needed, self.frame_size))
         sample = gather_streams(frames, needed, item.indices)
         sample.update(target_fields(item, self.targets[item.video_index], self.window))
         return sample
@@ -85,6 +75,8 @@ def target_fields(item: WindowItem, targets: FrameTargets, window: int) -> dict:
         "frame_mask": torch.from_numpy(frame_valid),
         "video_index": item.video_index,
         "video_id": item.video_id,
+        "video_path": str(item.path),  # with text_frames: what a captions file is looked up by
+        "text_frames": torch.tensor(item.indices["text"], dtype=torch.long),
         "start": item.start,
         "end": item.end,
     }

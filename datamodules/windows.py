@@ -6,7 +6,8 @@ Rules
 -----
 * Windows are ``window`` frames long and start every ``stride`` frames, from frame 0.
   If the last regular window stops short of the video's end, one more window is
-  aligned to the end, so every frame is covered by at least one window.
+  aligned to the end, so every frame is covered by at least one window (as long as
+  ``stride <= window``; a larger stride leaves gaps between windows, on purpose).
 * A video shorter than one window yields a single window starting at 0; indices past
   its last frame are replaced by the last frame (padding by repetition).
 * ``count`` frames are sampled uniformly inside a window: the centre of each of
@@ -17,13 +18,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from lightning_app.errors import ConfigError
+
+
+class WindowSettingsError(ConfigError, ValueError):
+    """Window settings that cannot cut a video: a ``ValueError`` for callers of these pure
+    functions, and a ``ConfigError``, so the command line reports it in one line."""
+
 
 def window_starts(num_frames: int, window: int, stride: int) -> list[int]:
     """First frame of every window over a video of ``num_frames`` frames."""
     if num_frames < 1:
         raise ValueError(f"a video needs at least one frame, got num_frames={num_frames}")
     if window < 1 or stride < 1:
-        raise ValueError(f"window and stride must be >= 1, got window={window}, stride={stride}")
+        raise WindowSettingsError(f"window and stride (--data.window, --data.stride) must be >= 1, got window={window}, "
+                                  f"stride={stride}")
     if num_frames <= window:
         return [0]
     starts = list(range(0, num_frames - window + 1, stride))
@@ -38,9 +47,11 @@ def uniform_indices(start: int, window: int, count: int, num_frames: int) -> lis
     Indices at or past ``num_frames`` are clamped to the last frame (short-video padding).
     """
     if count < 1:
-        raise ValueError(f"count must be >= 1, got {count}")
+        raise WindowSettingsError(f"frames per window (--data.video_frames, image_frames, text_frames) must be >= 1, "
+                                  f"got {count}")
     if count > window:
-        raise ValueError(f"cannot sample {count} distinct positions from a {window}-frame window")
+        raise WindowSettingsError(f"cannot sample {count} distinct positions from a {window}-frame window "
+                                  "(--data.video_frames, image_frames and text_frames must be at most --data.window)")
     last = num_frames - 1
     return [min(start + ((2 * i + 1) * window) // (2 * count), last) for i in range(count)]
 

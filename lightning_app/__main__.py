@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from lightning_app.errors import UserError
+from lightning_app.errors import UserError, user_message
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
 
         cli_main()
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {user_message(error)}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -20,6 +20,7 @@ from callbacks.rng_state import RngStateCheckpoint
 from callbacks.run_summary import RunSummary
 from datamodules.window_datamodule import WindowDataModule
 from lightning_app.config_paths import resolve_config_args
+from lightning_app.parser_errors import OneLineErrorParser
 from lightning_app.preflight import check_run_folder
 from lightning_app.resume import checkpoint_epoch, read_wandb_id, resolve_resume, run_folder, write_wandb_id
 from lightning_app.run_csv_logger import RunCSVLogger
@@ -146,7 +147,7 @@ def parse_config(args: Sequence[str]) -> dict[str, Any]:
     """The fully resolved config of a command line, as plain data, without building anything."""
     try:
         _ConfigReader(VideoFusionModule, WindowDataModule, subclass_mode_data=True, args=resolve_config_args(args),
-                      parser_kwargs={"parser_mode": "omegaconf"})
+                      parser_kwargs={"parser_mode": "omegaconf"}, parser_class=OneLineErrorParser)
     except _Parsed as parsed:
         return parsed.args[0]
     raise RuntimeError("the config reader returned without a config")
@@ -164,6 +165,7 @@ def cli_main(args: Optional[Sequence[str]] = None, run: bool = True) -> VideoFus
         args=args,
         run=run,
         parser_kwargs={"parser_mode": "omegaconf"},
+        parser_class=OneLineErrorParser,
         save_config_callback=SaveAndUploadConfig,
         save_config_kwargs={"overwrite": True},
     )

@@ -9,6 +9,18 @@ class UserError(Exception):
     """
 
 
+def user_message(error: BaseException) -> str:
+    """The message to print for a user error. One raised in a DataLoader worker process comes
+    back wrapped by torch ("Caught DataError in DataLoader worker process 0. Original
+    Traceback ..."): the original message is its traceback's last line."""
+    message = str(error)
+    if message.startswith("Caught ") and "Original Traceback" in message:
+        last = message.strip().splitlines()[-1]
+        name = f"{type(error).__name__}: "
+        message = last.split(name, 1)[1] if name in last else last
+    return message
+
+
 class ConfigError(UserError):
     """A config key or value that cannot be used."""
 

@@ -13,6 +13,9 @@ length, shorter than a window included) and writes, per video, into ``results/<n
 Times come from the container's per-frame timestamps, so variable-frame-rate files match
 real playback time. A one-line summary is printed per video, ``summary.json`` and
 ``errors.json`` are written to ``--out``, and the command exits with status 1 if any video failed.
+A video that yields fewer frames than its header declares (a truncated file), or whose
+stream stops decoding part way, is predicted on what can be read, with a ``warning:`` line
+and a ``warnings`` entry in its summary.
 
 The checkpoint alone is enough: the model, its encoders (by name) and the window settings it
 was trained with are restored from it; ``--config`` is only needed for checkpoints that lack
@@ -51,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", action="append", default=[], help="config(s), only for the window settings of old checkpoints")
     parser.add_argument("--stream", action="store_true", help="read incrementally, predict each window as soon as it is complete")
     parser.add_argument("--format", default=None, help="with --stream: FFmpeg input format of a device, e.g. v4l2 for /dev/video0")
+    parser.add_argument("--follow", type=float, default=None, metavar="SECONDS",
+                        help="with --stream: the file is still being written; read on as it grows and stop after "
+                             "SECONDS without growth (Matroska, MPEG-TS or fragmented MP4)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threshold", type=float, default=None, help="violence threshold (default: the model's)")
     parser.add_argument("--min_segment", type=float, default=1.0, help="shortest violent segment reported, in seconds")
@@ -152,13 +158,16 @@ def run_infer(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 if args.stream:
                     print(f"{source}:", flush=True)
-                    result = predictor.stream(source, name, on_window=print_window, input_format=args.format)
+                    result = predictor.stream(source, name, on_window=print_window, input_format=args.format,
+                                              follow_seconds=args.follow)
                 else:
                     result = predictor.predict_file(Path(source), name)
                 summary = write_outputs(result, out / name, threshold, args.min_segment)
                 summary.update(source=source, output=str(out / name), seconds=round(time.perf_counter() - started, 3))
                 summaries.append(summary)
                 progress.console.print(_summary_line(summary), highlight=False, soft_wrap=True)
+                for warning in summary.get("warnings", []):
+                    progress.console.print(f"warning: {source}: {warning}", highlight=False, soft_wrap=True)
             except UserError as error:
                 errors.append({"video": source, "reason": str(error)})
                 progress.console.print(f"failed: {source}: {error}", highlight=False, soft_wrap=True)

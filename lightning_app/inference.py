@@ -15,7 +15,7 @@ import torch
 
 from datamodules.extraction_data import VideoJob, VideoWindowSource
 from datamodules.stream_reader import StreamingWindowReader
-from datamodules.video_io import frame_times
+from datamodules.video_io import declared_frame_count, frame_times, truncation_warning
 from lightning_app.timeline import frames_from_windows, violent_segments
 from models.lit_module import VideoFusionModule
 
@@ -40,6 +40,7 @@ class VideoResult:
     frame_start_times: np.ndarray  # (N,)
     frame_end_times: np.ndarray  # (N,)
     latencies: list[float] = field(default_factory=list)  # streaming: seconds from a window's last frame to its prediction
+    warnings: list[str] = field(default_factory=list)  # e.g. decoding stopped before the end of the stream
 
     @property
     def num_frames(self) -> int:
@@ -61,9 +62,13 @@ class VideoPredictor:
         return tuple(self.model.task.prediction_names)
 
     @torch.inference_mode()
-    def predict_frames(self, frames: dict[str, torch.Tensor]) -> np.ndarray:
-        """Per-stream window frames (B, T, S, S, 3) uint8 -> predictions (B, C)."""
-        batch = {name: frames[name].to(self.device) for name in STREAMS}
+    def predict_frames(self, frames: dict[str, torch.Tensor], path: Optional[Path | str] = None) -> np.ndarray:
+        """Per-stream window frames (B, T, S, S, 3) uint8 -> predictions (B, C). With ``path`` and
+        ``frames["text_frames"]`` (B, Tt), a captions-file captioner looks the captions up."""
+        batch: dict[str, Any] = {name: frames[name].to(self.device) for name in STREAMS}
+        if path is not None and "text_frames" in frames:
+            batch["video_path"] = [str(path)] * len(frames["text_frames"])
+            batch["text_frames"] = frames["text_frames"]
         return self.model.task.predict(self.model(batch).float()).cpu().numpy()
 
     def predict_file(self, path: Path, name: str) -> VideoResult:
@@ -72,23 +77,27 @@ class VideoPredictor:
         source = VideoWindowSource(VideoJob(name, path), s.window, s.stride, s.counts, s.frame_size, self.windows_per_batch)
         starts, ends, preds = [], [], []
         for chunk in source:
-            preds.append(self.predict_frames(chunk))
+            preds.append(self.predict_frames(chunk, path))
             starts.append(chunk["starts"])
             ends.append(chunk["ends"])
         begin, finish = frame_times(path)
+        warning = truncation_warning(declared_frame_count(path), len(begin))
         return VideoResult(name, self.prediction_names, np.concatenate(starts), np.concatenate(ends),
-                           np.concatenate(preds), begin, finish)
+                           np.concatenate(preds), begin, finish, warnings=[warning] if warning else [])
 
-    def stream(self, source: str, name: str, on_window=None, input_format: Optional[str] = None) -> VideoResult:
+    def stream(self, source: str, name: str, on_window=None, input_format: Optional[str] = None,
+               follow_seconds: Optional[float] = None) -> VideoResult:
         """Streaming mode: PyAV reads frames as they come; each window is predicted once complete.
 
         ``on_window(start, end, start_time, end_time, prediction, latency)`` is called per window.
         """
         s = self.settings
-        reader = StreamingWindowReader(source, s.window, s.stride, s.counts, s.frame_size, input_format)
+        reader = StreamingWindowReader(source, s.window, s.stride, s.counts, s.frame_size, input_format, follow_seconds)
         starts, ends, preds, latencies, times = [], [], [], [], {}
         for window in reader:
-            pred = self.predict_frames({k: v[None] for k, v in window.frames.items()})[0]
+            frames = {k: v[None] for k, v in window.frames.items()}
+            frames["text_frames"] = torch.tensor([window.text_frames])
+            pred = self.predict_frames(frames, source)[0]
             latency = time.perf_counter() - window.ready
             starts.append(window.start)
             ends.append(window.end)
@@ -105,7 +114,7 @@ class VideoPredictor:
             edges = np.linspace(t0, t1, end - start + 1)
             begin[start:end], finish[start:end] = edges[:-1], edges[1:]
         return VideoResult(name, self.prediction_names, np.asarray(starts), np.asarray(ends), np.asarray(preds),
-                           begin, finish, latencies)
+                           begin, finish, latencies, [reader.stopped_early] if reader.stopped_early else [])
 
 
 def window_rows(result: VideoResult) -> list[dict[str, Any]]:
@@ -147,6 +156,8 @@ def write_outputs(result: VideoResult, directory: Path, threshold: float, min_se
     frame_preds = result.frame_preds()
     summary: dict[str, Any] = {"video": result.name, "frames": result.num_frames, "windows": len(windows),
                                "duration": round(float(np.nanmax(result.frame_end_times)), 3) if result.num_frames else 0.0}
+    if result.warnings:
+        summary["warnings"] = list(result.warnings)
     segments = None
     if result.prediction_names == ("probability",):
         segments = violent_segments(frame_preds[:, 0], result.frame_start_times, result.frame_end_times, threshold, min_segment)

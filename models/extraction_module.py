@@ -28,7 +28,9 @@ class FeatureExtractionModule(pl.LightningModule):
         try:
             for chunk in source:
                 started = time.perf_counter()
-                out, chunk_captions = self.extractor(*(chunk[name].to(self.device) for name in ("video", "image", "text")))
+                captions_for = ([str(source.job.path)] * len(chunk["starts"]), chunk["text_frames"])
+                out, chunk_captions = self.extractor(*(chunk[name].to(self.device) for name in ("video", "image", "text")),
+                                                     captions_for=captions_for)
                 for name in features:
                     features[name].append(out[name].cpu().numpy())
                 encode_seconds += time.perf_counter() - started

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
 
 import torch
 from torch import nn
 
+from lightning_app.errors import ConfigError
 from models.encoders import build_encoder
+
+# (video file paths of a batch's windows, (B, Tt) frame numbers of their text-stream frames)
+CaptionKeys = tuple[Sequence[str], torch.Tensor]
 
 
 class FrozenFeatureExtractor(nn.Module):
@@ -38,10 +42,23 @@ class FrozenFeatureExtractor(nn.Module):
     def dims(self) -> dict[str, int]:
         return {"video": self.video.out_dim, "image": self.clip.out_dim, "text": self.clip.out_dim}
 
+    @property
+    def captions_by_frame(self) -> bool:
+        """True when the captioner looks captions up by video and frame (a captions file)."""
+        return bool(getattr(self.captioner, "reads_captions_by_frame", False))
+
+    def _captions(self, text: torch.Tensor, captions_for: Optional[CaptionKeys]) -> list[str]:
+        if not self.captions_by_frame:
+            return self.captioner(text.reshape(-1, *text.shape[2:]))
+        if captions_for is None:
+            raise ConfigError("model.captioner reads a captions file: it needs each window's video and text frame numbers")
+        videos, frames = captions_for
+        return [caption for video, numbers in zip(videos, frames.tolist()) for caption in self.captioner.lookup(video, numbers)]
+
     @torch.inference_mode()
-    def _extract(self, video: torch.Tensor, image: torch.Tensor, text: torch.Tensor):
+    def _extract(self, video: torch.Tensor, image: torch.Tensor, text: torch.Tensor, captions_for: Optional[CaptionKeys]):
         batch, text_steps = text.shape[:2]
-        captions = self.captioner(text.reshape(-1, *text.shape[2:]))
+        captions = self._captions(text, captions_for)
         features = {
             "video": self.video(video).float(),
             "image": self.clip.encode_frames(image).float(),
@@ -50,7 +67,11 @@ class FrozenFeatureExtractor(nn.Module):
         grouped = [captions[i * text_steps : (i + 1) * text_steps] for i in range(batch)]
         return features, grouped
 
-    def forward(self, video: torch.Tensor, image: torch.Tensor, text: torch.Tensor):
-        """Returns (features by stream, captions as one list of strings per window)."""
-        features, captions = self._extract(video, image, text)
+    def forward(self, video: torch.Tensor, image: torch.Tensor, text: torch.Tensor,
+                captions_for: Optional[CaptionKeys] = None):
+        """Returns (features by stream, captions as one list of strings per window).
+
+        ``captions_for``: (video paths, (B, Tt) frame numbers of the text frames), which a
+        captions-file captioner looks captions up by; other captioners read ``text``."""
+        features, captions = self._extract(video, image, text, captions_for)
         return {name: value.clone() for name, value in features.items()}, captions

@@ -128,7 +128,8 @@ class VideoFusionModule(pl.LightningModule):
             return {name: value.float() for name, value in batch["features"].items()}
         if self.extractor is None:
             raise ConfigError("this model was set up to read cached features, but the batch holds frames")
-        features, _ = self.extractor(batch["video"], batch["image"], batch["text"])
+        captions_for = (batch["video_path"], batch["text_frames"]) if "text_frames" in batch else None
+        features, _ = self.extractor(batch["video"], batch["image"], batch["text"], captions_for)
         return features
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:

@@ -169,3 +169,12 @@ def test_same_seed_same_config_same_numbers(clips_root, tmp_path):
     assert first["last_epoch"] == second["last_epoch"] and first["config_hash"] == second["config_hash"]
     assert first["seed"] == 0 and first["environment"]["packages"]["torch"]
     assert "git_commit" in first["environment"]
+
+
+def test_an_error_raised_in_a_dataloader_worker_prints_its_own_message():
+    from lightning_app.errors import DataError, user_message
+
+    wrapped = DataError("Caught DataError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
+                        '  File "x.py", line 1, in f\nlightning_app.errors.DataError: cannot read video a.mp4: empty\n')
+    assert user_message(wrapped) == "cannot read video a.mp4: empty"
+    assert user_message(DataError("plain")) == "plain"

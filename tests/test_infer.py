@@ -121,8 +121,10 @@ def test_streaming_gives_the_batch_predictions(checkpoint, videos, tmp_path):
     for name in ("clip.mp4", "short.mkv"):
         stem = Path(name).stem
         infer_main(["--ckpt_path", checkpoint, "--video", str(videos[name]), "--out", str(tmp_path / "batch"), "--device", "cpu"])
+        # a .mkv as a file still being written (--follow): here it is complete, so it ends after 0.2 s idle
+        follow = ["--follow", "0.2"] if name.endswith(".mkv") else []
         infer_main(["--ckpt_path", checkpoint, "--video", str(videos[name]), "--out", str(tmp_path / "stream"), "--device", "cpu",
-                    "--stream"])
+                    "--stream", *follow])
         batch, stream = _rows(tmp_path / "batch" / stem / "windows.csv"), _rows(tmp_path / "stream" / stem / "windows.csv")
         assert [(r["start_frame"], r["end_frame"]) for r in batch] == [(r["start_frame"], r["end_frame"]) for r in stream]
         for b, s in zip(batch, stream):

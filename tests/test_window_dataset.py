@@ -4,7 +4,7 @@ import torch
 from datamodules import window_dataset
 from datamodules.video_io import read_frames
 from datamodules.labels import constant_targets
-from datamodules.window_dataset import WindowDataset, WindowItem, resize_short_side
+from datamodules.window_dataset import WindowDataset, WindowItem
 from datamodules.windows import window_indices
 
 
@@ -13,9 +13,9 @@ def test_item_gathers_each_stream_from_one_decode(clips_root, monkeypatch):
     indices = window_indices(0, 64, {"video": 16, "image": 16, "text": 4}, 72)
     calls = []
 
-    def counting_read(p, idx):
+    def counting_read(p, idx, frame_size=None):
         calls.append(list(idx))
-        return read_frames(p, idx)
+        return read_frames(p, idx, frame_size)
 
     monkeypatch.setattr(window_dataset, "read_frames", counting_read)
     window = WindowItem(0, "v", path, 0, 64, np.array([1.0], np.float32), indices)
@@ -34,11 +34,3 @@ def test_frame_targets_past_the_end_are_masked(clips_root):
     window = WindowItem(0, "v", path, 40, 72, np.array([0.0], np.float32), indices)
     item = WindowDataset([window], {0: constant_targets(0, 72)}, window=64, frame_size=None)[0]
     assert item["frame_mask"].sum().item() == 32 and not item["frame_mask"][32:].any()
-
-
-def test_resize_short_side_keeps_uint8_and_crops_centre():
-    frames = torch.zeros(1, 20, 40, 3, dtype=torch.uint8)
-    frames[:, :, 5:35] = 200  # covers the centre square with a margin for the antialiasing kernel
-    out = resize_short_side(frames, 10)
-    assert out.shape == (1, 10, 10, 3) and out.dtype == torch.uint8
-    assert np.allclose(out.numpy(), 200)

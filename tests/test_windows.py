@@ -1,4 +1,9 @@
+from fractions import Fraction
+
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from datamodules.windows import uniform_indices, union_indices, window_indices, window_starts
 
@@ -57,3 +62,65 @@ def test_window_starts_rejects_bad_arguments(args):
 def test_uniform_indices_rejects_more_samples_than_frames():
     with pytest.raises(ValueError):
         uniform_indices(0, 4, 8, 100)
+
+
+# -- properties, for any video length and window settings ------------------------------------------
+
+lengths = st.integers(min_value=1, max_value=3000)
+sizes = st.integers(min_value=1, max_value=300)
+
+
+@settings(max_examples=300, deadline=None)
+@given(num_frames=lengths, window=sizes, stride=sizes)
+def test_windows_cover_every_frame_and_stay_inside_the_video(num_frames, window, stride):
+    starts = window_starts(num_frames, window, stride)
+    assert starts[0] == 0 and starts == sorted(set(starts))
+    if num_frames <= window:
+        assert starts == [0]
+        return
+    assert all(s + window <= num_frames for s in starts)  # no padding once the video is long enough
+    assert starts[-1] + window == num_frames  # the last window reaches the end
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert all(g == stride for g in gaps[:-1]) and 0 < gaps[-1] <= stride  # regular, then one end-aligned
+    covered = np.zeros(num_frames, bool)
+    for s in starts:
+        covered[s : s + window] = True
+    assert covered.all() == all(g <= window for g in gaps)  # a frame is missed only where a gap exceeds the window
+    assert covered.all() or stride > window  # which takes a stride longer than the window
+
+
+@settings(max_examples=300, deadline=None)
+@given(num_frames=lengths, window=sizes, data=st.data())
+def test_uniform_indices_lie_in_their_segment_or_repeat_the_last_frame(num_frames, window, data):
+    count = data.draw(st.integers(min_value=1, max_value=window), label="count")
+    start = data.draw(st.sampled_from(window_starts(num_frames, window, max(1, window // 2))), label="start")
+    indices = uniform_indices(start, window, count, num_frames)
+    assert len(indices) == count and indices == sorted(indices)
+    for i, index in enumerate(indices):
+        ideal = start + ((2 * i + 1) * window) // (2 * count)
+        low, high = start + Fraction(i * window, count), start + Fraction((i + 1) * window, count)
+        assert low < ideal + 1 and ideal < high  # frame [ideal, ideal + 1) overlaps the i-th of count equal segments
+        assert index == min(ideal, num_frames - 1)  # clamped only past the end (padding)
+    if start + window <= num_frames:
+        assert len(set(indices)) == count  # no repeats inside the video
+        assert indices == [start + i for i in uniform_indices(0, window, count, window)]  # shift-invariant
+
+
+@settings(max_examples=200, deadline=None)
+@given(num_frames=lengths, window=st.integers(min_value=4, max_value=128), data=st.data())
+def test_union_is_what_every_stream_needs_once(num_frames, window, data):
+    counts = {name: data.draw(st.integers(min_value=1, max_value=window), label=name) for name in ("video", "image", "text")}
+    for start in window_starts(num_frames, window, window // 2):
+        per_stream = window_indices(start, window, counts, num_frames)
+        union = union_indices(per_stream)
+        assert union == sorted(set(union)) and set(union) == {i for v in per_stream.values() for i in v}
+        assert all(0 <= i < num_frames for i in union)
+
+
+def test_bad_window_settings_are_config_errors():
+    from lightning_app.errors import ConfigError
+
+    calls = (lambda: window_starts(10, 0, 32), lambda: uniform_indices(0, 4, 8, 100), lambda: uniform_indices(0, 4, 0, 9))
+    for call in calls:
+        with pytest.raises(ConfigError, match="--data."):  # one `error: ...` line on the command line
+            call()
