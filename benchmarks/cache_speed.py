@@ -1,6 +1,7 @@
 """Feature cache benchmark: training epochs with the encoders in the loop vs from the cache,
-extraction throughput and where its time goes, and peak resident memory when training from
-the cache at 1x and 10x the demo's number of windows.
+extraction throughput and where its time goes, and epoch times and peak resident memory of
+training with encoders in the loop and from the cache, at 1x and 10x the demo's size (each
+in a fresh process), plus the peak memory of reading caches of 1x and 10x the windows.
 
     python benchmarks/cache_speed.py [--out benchmarks/results/cache_speed.json] [--epochs 3]
 
@@ -57,7 +58,7 @@ def model_step_ms(steps: int = 50) -> float:
 
     torch.manual_seed(0)
     model = CrossAttentiveGRU({"video": 32, "image": 32, "text": 32}, hidden_dim=64, input_norm="center")
-    optimiser = torch.optim.AdamW(model.parameters(), 3e-4)
+    optimiser = torch.optim.AdamW(model.parameters(), 3e-4, fused=True)  # as VideoFusionModule
     features = {"video": torch.randn(8, 16, 32), "image": torch.randn(8, 16, 32), "text": torch.randn(8, 4, 32)}
     targets, task = torch.randint(0, 2, (8, 1)).float(), ViolenceTask(0.5, 2.0)
     for step in range(steps + 5):
@@ -90,6 +91,21 @@ def time_epochs(root: Path, cache_dir: Path, use_cache: str, epochs: int) -> lis
                          callbacks=[timer])
     trainer.fit(model, datamodule=_datamodule(root, cache_dir, use_cache))
     return timer.seconds
+
+
+def epochs_child(root: str, cache_dir: str, use_cache: str, epochs: int) -> None:
+    """Run in a subprocess: train ``epochs`` epochs, print their times and the process's peak RSS."""
+    seconds = time_epochs(Path(root), Path(cache_dir), use_cache, epochs)
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": _peak_rss_mb()}))
+
+
+def measure_epochs(root: Path, cache_dir: Path, use_cache: str, epochs: int) -> dict:
+    """Epoch times and peak RSS of a fresh process training from ``root`` (cache or encoders)."""
+    out = subprocess.run([sys.executable, __file__, "--epochs-child", str(root), str(cache_dir), use_cache, str(epochs)],
+                         capture_output=True, text=True, cwd=REPO)
+    if out.returncode:
+        raise SystemExit(f"training child failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _peak_rss_mb() -> float:
@@ -152,9 +168,13 @@ def main() -> None:
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "cache_speed.json"))
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
+    parser.add_argument("--epochs-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
         rss_child(args.rss_child)
+        return
+    if args.epochs_child:
+        epochs_child(*args.epochs_child[:3], int(args.epochs_child[3]))
         return
 
     from datamodules.synthetic_videos import write_synthetic_dataset
@@ -171,15 +191,20 @@ def main() -> None:
         inner = sum(summary["seconds"].values())
         results["extract"]["windows_per_second"] = summary["windows"] / inner
         results["extract"]["share"] = {k: v / inner for k, v in summary["seconds"].items()}
-        in_loop = time_epochs(root, tmp / "cache", "never", args.epochs)
-        cached = time_epochs(root, tmp / "cache", "always", args.epochs)
-        # the first epoch includes DataLoader worker start-up: compare the steady epochs
-        results["epoch_seconds"] = {"in_loop": in_loop, "cached": cached}
-        steady_loop, steady_cached = min(in_loop[1:] or in_loop), min(cached[1:] or cached)
-        results["speedup"] = steady_loop / steady_cached
-        results["model_step_ms"] = model_step_ms()
+        # each configuration trains in a fresh process: its epoch times and its peak RSS
+        runs = {"1x": {"in_loop": measure_epochs(root, tmp / "cache", "never", args.epochs),
+                       "cached": measure_epochs(root, tmp / "cache", "always", args.epochs)}}
         summary10 = extract(root10, tmp / "cache10")
         results["extract_10x"] = {k: summary10[k] for k in ("videos", "windows", "wall_seconds")}
+        runs["10x"] = {"in_loop": measure_epochs(root10, tmp / "cache10", "never", 2),
+                       "cached": measure_epochs(root10, tmp / "cache10", "always", 2)}
+        # the first epoch includes DataLoader worker start-up: compare the steady epochs
+        results["training"] = runs
+        for scale, pair in runs.items():
+            pair["speedup"] = min(pair["in_loop"]["seconds"][1:]) / min(pair["cached"]["seconds"][1:])
+        results["epoch_seconds"] = {"in_loop": runs["1x"]["in_loop"]["seconds"], "cached": runs["1x"]["cached"]["seconds"]}
+        results["speedup"] = runs["1x"]["speedup"]
+        results["model_step_ms"] = model_step_ms()
         results["rss"] = {
             "demo_1x": measure_rss(Path(summary["cache"]) / "videos"),
             "demo_10x": measure_rss(Path(summary10["cache"]) / "videos"),
@@ -187,10 +212,16 @@ def main() -> None:
             "real_size_10x": measure_rss(write_real_size_cache(tmp / "real10", videos=100)),
         }
 
-    rows = [
-        ("epoch with encoders in the loop (s)", f"{steady_loop:.3f}"),
-        ("epoch from the cache (s)", f"{steady_cached:.4f}"),
-        ("speed-up", f"{results['speedup']:.1f}x"),
+    rows = []
+    for scale, pair in results["training"].items():
+        rows += [
+            (f"{scale}: epoch with encoders in the loop (s), peak RSS",
+             f"{min(pair['in_loop']['seconds'][1:]):.3f}, {pair['in_loop']['peak_rss_mb']:.0f} MB"),
+            (f"{scale}: epoch from the cache (s), peak RSS",
+             f"{min(pair['cached']['seconds'][1:]):.4f}, {pair['cached']['peak_rss_mb']:.0f} MB"),
+            (f"{scale}: speed-up", f"{pair['speedup']:.1f}x"),
+        ]
+    rows += [
         ("bare fusion-model step (ms), floor of a cached step", f"{results['model_step_ms']:.1f}"),
         ("extraction throughput (windows/s)", f"{results['extract']['windows_per_second']:.1f}"),
         ("extraction time split", ", ".join(f"{k} {v:.0%}" for k, v in results["extract"]["share"].items())),

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import torch
-
-from models.encoders.preprocess import resize_and_crop
+import torch.nn.functional as F
 
 
 def resize_short_side(frames: torch.Tensor, size: int) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, size, size, 3) uint8: short side to ``size``, centre-cropped square."""
-    if tuple(frames.shape[1:3]) == (size, size):
+    """(N, H, W, 3) uint8 -> (N, size, size, 3) uint8: short side to ``size`` (bilinear,
+    antialiased), centre-cropped square.
+
+    Resizes in uint8: (N, H, W, 3) permuted to (N, 3, H, W) is already channels-last in memory,
+    which is torch's fast uint8 path (about 15x faster than converting to float on one core;
+    values within 1 grey level of the float computation).
+    """
+    if frames.dtype != torch.uint8:
+        raise ValueError(f"expected uint8 frames, got {frames.dtype}")
+    height, width = frames.shape[1:3]
+    if (height, width) == (size, size):
         return frames
-    x = resize_and_crop(frames.permute(0, 3, 1, 2).float(), size)
-    return x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+    scale = size / min(height, width)
+    new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
+    x = F.interpolate(frames.permute(0, 3, 1, 2), size=(new_h, new_w), mode="bilinear", antialias=True,
+                      align_corners=False)
+    top, left = (new_h - size) // 2, (new_w - size) // 2
+    return x[..., top : top + size, left : left + size].permute(0, 2, 3, 1).contiguous()

@@ -69,6 +69,14 @@ def _open(path: Path):
         raise DataError(f"cannot read video {path}: {failure_reason(exc)}") from exc
 
 
+def frame_count(path: str | Path) -> int:
+    """The frame count the container reports, without decoding; 0 when it cannot be read."""
+    try:
+        return len(_open(Path(path)))
+    except DataError:
+        return 0
+
+
 def probe_video(path: str | Path) -> VideoInfo:
     """Frame count, average fps and frame size of a video, or a ``DataError``."""
     path = Path(path)

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 from lightning.pytorch import Callback, Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
 
 from callbacks.evaluation_plots import EvaluationPlots
+from callbacks.progress_bar import ThrottledRichProgressBar
 from callbacks.rng_state import RngStateCheckpoint
 from callbacks.run_summary import RunSummary
 from datamodules.window_datamodule import WindowDataModule
@@ -98,7 +99,7 @@ class VideoFusionCLI(LightningCLI):
                      EvaluationPlots(), RngStateCheckpoint()]
         configured = config.get("callbacks") or []
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
-            callbacks.append(RichProgressBar())
+            callbacks.append(ThrottledRichProgressBar())
         return super()._instantiate_trainer(config, callbacks)
 
     def _resume_folder(self, root: str):

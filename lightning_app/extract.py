@@ -22,7 +22,10 @@ from torch.utils.data import DataLoader
 
 from callbacks.feature_writer import RANK_REPORT, FeatureCacheWriter
 from datamodules.extraction_data import VideoJob, VideoJobDataset, first_item
+from datamodules.video_io import frame_count
+from datamodules.windows import window_starts
 from lightning_app.errors import ConfigError
+from lightning_app.preflight import check_cache_folder
 from lightning_app.terminal import print_table
 from models.extraction_module import FeatureExtractionModule
 
@@ -60,6 +63,10 @@ def run_extract(args: Sequence[str]) -> dict[str, Any]:
         cache.prepare()
     trainer.strategy.barrier() if trainer.world_size > 1 and trainer.strategy.launcher is None else None
     todo = [VideoJob(name, path) for name, path in sorted(names.items()) if not cache.is_valid(name, path)]
+    if trainer.global_rank == 0 and todo:  # room for what is left to write, before hours of encoding
+        frames = [frame_count(job.path) for job in todo]
+        windows = sum(len(window_starts(n, datamodule.window, datamodule.stride)) for n in frames if n > 0)
+        check_cache_folder(cache.directory, windows, cli.model.extractor.dims, datamodule.counts)
     skipped = len(names) - len(todo)
     report: dict[str, Any] = {"done": [], "errors": [], "seconds": {}, "windows": 0, "frames_decoded": 0}
     if todo:

@@ -58,6 +58,20 @@ def checkpoint_bytes(model: nn.Module) -> int:
     return 3 * trainable + buffers + MiB
 
 
+def cache_bytes(windows: int, dims: dict[str, int], counts: dict[str, int]) -> int:
+    """The size of ``windows`` cached windows: float32 features of every stream, plus index rows."""
+    per_window = sum(4 * counts[name] * dims[name] for name in dims) + 16
+    return windows * per_window
+
+
+def check_cache_folder(folder: str | Path, windows: int, dims: dict[str, int], counts: dict[str, int]) -> None:
+    """Before ``extract``: the cache folder is writable and holds the features still to write."""
+    key = "--data.cache_dir"
+    check_writable(folder, key)
+    need = cache_bytes(windows, dims, counts) + LOG_MARGIN
+    check_free_space(folder, need, key, f"the features of {windows} window(s)")
+
+
 def check_run_folder(folder: str | Path, model: nn.Module, checkpoints: int) -> None:
     """Before ``fit``: the run folder is writable and holds ``checkpoints`` checkpoints plus logs."""
     key = "--trainer.default_root_dir"

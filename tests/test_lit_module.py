@@ -58,3 +58,20 @@ def test_loading_with_other_encoders_is_refused():
     checkpoint = {"state_dict": {}, "hyper_parameters": {**module.hparams, "video_encoder": {"name": "videoprism-tiny", "seed": 5}}}
     with pytest.raises(ConfigError, match="model.video_encoder: the checkpoint was trained with"):
         module.on_load_checkpoint(checkpoint)
+
+
+def test_the_autoencoding_decoder_is_optimised_too():
+    module = VideoFusionModule(**TINY, ae_weight=0.5)
+    optimiser = module.configure_optimizers()
+    optimised = {id(p) for group in optimiser.param_groups for p in group["params"]}
+    decoder = {id(p) for p in module.reconstructor.parameters()}
+    assert decoder and decoder <= optimised and not optimised & {id(p) for p in module.extractor.parameters()}
+    before = {k: v.clone() for k, v in module.reconstructor.state_dict().items()}
+    module.train()
+    batch = _batch()
+    features = module.features(batch)
+    embedding = module.model.fuse(features)
+    loss = module.task.loss(module.model.head(embedding), batch["target"]) + module.reconstructor.loss(embedding, features)
+    loss.backward()
+    optimiser.step()
+    assert any(not torch.equal(v, before[k]) for k, v in module.reconstructor.state_dict().items())

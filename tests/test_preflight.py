@@ -35,3 +35,27 @@ def test_checkpoint_size_counts_weights_and_optimiser_moments():
 
 def test_existing_parent(tmp_path):
     assert existing_parent(tmp_path / "x" / "y") == tmp_path
+
+
+def test_cache_size_estimate_and_check(tmp_path, monkeypatch):
+    from lightning_app.preflight import cache_bytes, check_cache_folder
+
+    dims, counts = {"video": 768, "image": 512, "text": 512}, {"video": 16, "image": 16, "text": 4}
+    assert cache_bytes(10, dims, counts) == 10 * (4 * (16 * 768 + 16 * 512 + 4 * 512) + 16)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: Usage(10 << 30, 10 << 30, 100 << 20))
+    check_cache_folder(tmp_path / "cache", 100, dims, counts)  # 9 MB of features fit in 100 MiB
+    with pytest.raises(ConfigError, match=r"--data.cache_dir .*100 MiB free on its disk, the features of 10000 window"):
+        check_cache_folder(tmp_path / "cache", 10_000, dims, counts)
+
+
+def test_extract_stops_before_encoding_when_the_cache_disk_is_full(clips_root, tmp_path, monkeypatch):
+    from lightning_app import extract
+    from tests.conftest import TINY_ENCODERS, data_args
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: Usage(10 << 30, 10 << 30, 1 << 20))
+    ran = []
+    monkeypatch.setattr(extract.FeatureExtractionModule, "predict_step", lambda *a, **k: ran.append(1))
+    with pytest.raises(ConfigError, match="--data.cache_dir .*1 MiB free on its disk"):
+        extract.run_extract(["--config", "demo.yaml", *TINY_ENCODERS, *data_args(clips_root), "--data.cache_dir",
+                             str(tmp_path / "cache"), "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"])
+    assert not ran
