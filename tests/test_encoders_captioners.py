@@ -1,9 +1,6 @@
 """Captioners (BLIP, BLIP-2, InstructBLIP, Florence-2, SmolVLM) behind one interface: save /
 offline reload, preprocessing, prompts, batching, generation settings, missing weights, precision."""
 
-import socket
-
-import huggingface_hub
 import pytest
 import torch
 
@@ -12,6 +9,7 @@ from models.encoders import available, build_encoder
 from models.encoders.base import FrozenEncoder
 from models.encoders.captioner import Captioner
 from models.encoders.preprocess import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD
+from tests.encoder_fixtures import frames as _frames, no_network, one_thread  # noqa: F401  (fixtures)
 
 FAMILIES = ("blip", "blip2", "instructblip", "florence2", "smolvlm")
 DEFAULT_IDS = {
@@ -26,20 +24,6 @@ STATS = {"blip": (CLIP_MEAN, CLIP_STD), "blip2": (CLIP_MEAN, CLIP_STD), "instruc
          "florence2": (IMAGENET_MEAN, IMAGENET_STD), "smolvlm": ((0.5,) * 3, (0.5,) * 3)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy two-core machine OpenMP threads
-    that wait on each other make them a hundred times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _frames(*shape, seed=0):
-    return torch.randint(0, 256, (*shape, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
-
-
 def _no_specials(captioner: Captioner) -> dict:
     """Generation settings that make a random model write words: at least 3 new tokens, and no
     special token other than the end of text."""
@@ -51,23 +35,6 @@ def _tiny(family: str, **options) -> Captioner:
     captioner = build_encoder("captioner", {"name": f"{family}-tiny", **options}, "k")
     captioner.generate_kwargs.update(_no_specials(captioner))
     return captioner.eval()
-
-
-@pytest.fixture
-def no_network(monkeypatch, tmp_path):
-    """An empty Hugging Face cache, offline mode, and sockets that record and refuse every connection."""
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args)
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    return attempts
 
 
 def test_registry_lists_the_captioners():

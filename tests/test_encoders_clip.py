@@ -2,10 +2,8 @@
 Face cache) and hub repo, offline; preprocessing; QuickGELU for OpenAI weights; missing weights."""
 
 import json
-import socket
 from pathlib import Path
 
-import huggingface_hub
 import numpy as np
 import open_clip
 import pytest
@@ -19,6 +17,7 @@ from models.encoders import build_encoder
 from models.encoders.base import FrozenEncoder
 from models.encoders.open_clip_encoder import transform_from_preprocess_cfg
 from models.encoders.preprocess import CLIP_MEAN, CLIP_STD, seeded
+from tests.encoder_fixtures import frames as _frames, no_network, one_thread  # noqa: F401  (fixtures)
 
 TINY = "test-tiny-clip"  # an open_clip architecture registered for these tests only
 TINY_CFG = {
@@ -29,37 +28,6 @@ TINY_CFG = {
 TAG_MEAN, TAG_STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
 REPO = "test-org/tiny-clip"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy two-core machine OpenMP threads
-    that wait on each other make them a hundred times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _frames(*shape, seed=0):
-    return torch.randint(0, 256, (*shape, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
-
-
-@pytest.fixture
-def no_network(monkeypatch, tmp_path):
-    """An empty Hugging Face cache, offline mode, and sockets that record and refuse every connection."""
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args)
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    return attempts
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Video encoders (VideoPrism, VideoMAE, V-JEPA 2): save / offline reload, preprocessing,
 per-frame features from tubelets, frame counts, missing weights, precision."""
 
-import socket
 
 import huggingface_hub
 import pytest
@@ -12,39 +11,9 @@ from models.encoders import available, build_encoder
 from models.encoders.base import FrozenEncoder
 from models.encoders.preprocess import IMAGENET_MEAN, IMAGENET_STD, FrameTransform
 from models.encoders.video_base import tubelet_features
+from tests.encoder_fixtures import frames as _frames, no_network, one_thread, refuse_sockets  # noqa: F401  (fixtures)
 
 FAMILIES = ("videoprism", "videomae", "vjepa2")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy two-core machine OpenMP threads
-    that wait on each other make them a hundred times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _frames(*shape, seed=0):
-    return torch.randint(0, 256, (*shape, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
-
-
-@pytest.fixture
-def no_network(monkeypatch, tmp_path):
-    """An empty Hugging Face cache, offline mode, and sockets that record and refuse every connection."""
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args)
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    return attempts
 
 
 def _save(encoder, folder):
@@ -171,14 +140,7 @@ def test_missing_weights_are_one_clear_error_and_no_download(family, default_id,
 
 
 def test_offline_is_enforced_even_when_the_environment_allows_the_network(tmp_path, monkeypatch):
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args)
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+    attempts = refuse_sockets(monkeypatch)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
