@@ -83,13 +83,15 @@ def time_epochs(root: Path, cache_dir: Path, use_cache: str, epochs: int) -> lis
     from models.lit_module import VideoFusionModule
 
     pl.seed_everything(0, verbose=False)
+    datamodule = _datamodule(root, cache_dir, use_cache)
+    # as the command line does: from a complete cache the model builds no encoder
     model = VideoFusionModule(video_encoder=TINY["video"], clip_encoder=TINY["clip"], captioner=TINY["captioner"],
-                              hidden_dim=64, input_norm="center")
+                              hidden_dim=64, input_norm="center", feature_dims=datamodule.cached_feature_dims())
     timer = EpochTimer()
     trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=epochs, limit_val_batches=0, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          callbacks=[timer])
-    trainer.fit(model, datamodule=_datamodule(root, cache_dir, use_cache))
+    trainer.fit(model, datamodule=datamodule)
     return timer.seconds
 
 

@@ -214,6 +214,15 @@ class CachedFeatureReader:
         return {"max_open": self.max_open, "_open": OrderedDict()}
 
 
+def feature_dims(path: Path) -> dict[str, int]:
+    """Each stream's feature size in one cache file (from its header, no feature is read)."""
+    try:
+        with safe_open(str(path), framework="np") as handle:
+            return {name: int(handle.get_slice(name).get_shape()[-1]) for name in STREAMS}
+    except Exception as error:
+        raise DataError(f"corrupt feature cache file {path}: {error}; re-run extract") from None
+
+
 def read_index(path: Path) -> tuple[dict[str, str], np.ndarray, np.ndarray]:
     """Metadata, starts and ends of one cache file (header and two small arrays only)."""
     try:

@@ -17,7 +17,7 @@ import torch
 from jsonargparse.typing import NonNegativeInt, PositiveInt
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.feature_cache import FeatureCache, key_content, read_index
+from datamodules.feature_cache import FeatureCache, feature_dims, key_content, read_index
 from datamodules.folds import group_folds
 from datamodules.labels import FrameTargets
 from datamodules.records import VideoRecord
@@ -186,6 +186,14 @@ class WindowDataModule(pl.LightningDataModule):
         if self._cache_decided is None:
             self._cache_decided = self._decide_cache()
         return self._cache_decided
+
+    def cached_feature_dims(self) -> Optional[dict[str, int]]:
+        """The stream feature sizes when windows come from the cache, else None. The command
+        line hands them to the model, which then does not build (or load) its encoders."""
+        if not self.uses_cache:
+            return None
+        first = self.records()[0]
+        return feature_dims(self.feature_cache().path(self.cache_name(first)))
 
     def _decide_cache(self) -> bool:
         if self.use_cache == "never":

@@ -38,6 +38,11 @@ warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is int
 HASHED_SECTIONS = ("seed_everything", "model", "data")
 
 
+def cached_feature_dims(datamodule) -> Optional[dict[str, int]]:
+    dims = getattr(datamodule, "cached_feature_dims", None)
+    return dims() if callable(dims) else None
+
+
 class SaveAndUploadConfig(SaveConfigCallback):
     """Writes config.yaml into the run folder, as LightningCLI does, and uploads the full resolved
     config as the W&B run config (rank 0 only)."""
@@ -68,6 +73,9 @@ class VideoFusionCLI(LightningCLI):
         # The feature cache is keyed by the model's encoders: the datamodule gets them from here.
         parser.link_arguments(("model.video_encoder", "model.clip_encoder", "model.captioner"),
                               "data.init_args.encoders", compute_fn=encoder_specs)
+        # training from a complete feature cache: the model takes its feature sizes from it and
+        # never builds (or loads the weights of) its encoders
+        parser.link_arguments("data", "model.feature_dims", compute_fn=cached_feature_dims, apply_on="instantiate")
 
     def _config_hash(self) -> str:
         config = self.config.get(str(self.subcommand), self.config)

@@ -54,8 +54,6 @@ def run_extract(args: Sequence[str]) -> dict[str, Any]:
     cache = datamodule.feature_cache()
     if cache is None:
         raise ConfigError("extract needs --data.cache_dir: the folder to write the feature cache to")
-    if cli.model.extractor is None:
-        raise ConfigError("the model holds no encoders to extract with")
     names = {}
     for record in datamodule.records():
         names.setdefault(datamodule.cache_name(record), record.path)
@@ -63,6 +61,8 @@ def run_extract(args: Sequence[str]) -> dict[str, Any]:
         cache.prepare()
     trainer.strategy.barrier() if trainer.world_size > 1 and trainer.strategy.launcher is None else None
     todo = [VideoJob(name, path) for name, path in sorted(names.items()) if not cache.is_valid(name, path)]
+    if todo and cli.model.extractor is None:
+        raise ConfigError("the model holds no encoders to extract with")
     if trainer.global_rank == 0 and todo:  # room for what is left to write, before hours of encoding
         frames = [frame_count(job.path) for job in todo]
         windows = sum(len(window_starts(n, datamodule.window, datamodule.stride)) for n in frames if n > 0)

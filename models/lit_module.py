@@ -58,6 +58,9 @@ class VideoFusionModule(pl.LightningModule):
             0 is off. Training batches that are mixed do not count towards ``train/*`` scores.
         ae_weight: weight of the autoencoding loss (reconstructing each stream's features from
             the fused embedding, ``models/autoencoder.py``), logged as ``*/recon_loss``; 0 is off.
+        feature_dims: each stream's feature size, given when the features come from the feature
+            cache (the command line links it from the datamodule): the encoders are then not built
+            or loaded at all. Not saved in checkpoints, which rebuild their encoders.
 
     Metrics are computed once per epoch on all of its window predictions, gathered across DDP
     ranks with each window counted once (``models/epoch_predictions.py``), with torchmetrics'
@@ -91,20 +94,24 @@ class VideoFusionModule(pl.LightningModule):
         modality_dropout: float = 0.0,
         mixup_alpha: float = 0.0,
         ae_weight: float = 0.0,
+        feature_dims: Optional[dict[str, int]] = None,
     ):
         super().__init__()
         video_encoder, clip_encoder, captioner = encoder_specs(video_encoder, clip_encoder, captioner).values()
-        self.save_hyperparameters()
+        # feature_dims is a property of the run, not of the model: a checkpoint rebuilds its encoders
+        self.save_hyperparameters(ignore=["feature_dims"])
         self.hparams.update(video_encoder=video_encoder, clip_encoder=clip_encoder, captioner=captioner)
         self.task = make_task(task, focal_alpha, focal_gamma, threshold, regression_loss)
-        self.extractor = FrozenFeatureExtractor(video_encoder, clip_encoder, captioner)
+        # training from the feature cache: the sizes come from the cache and no encoder is built
+        self.extractor = None if feature_dims else FrozenFeatureExtractor(video_encoder, clip_encoder, captioner)
+        dims = dict(feature_dims) if feature_dims else self.extractor.dims
         self.model = CrossAttentiveGRU(
-            self.extractor.dims, hidden_dim, num_heads, fusion_mode, bidirectional, input_norm, dropout,
+            dims, hidden_dim, num_heads, fusion_mode, bidirectional, input_norm, dropout,
             num_outputs=self.task.num_outputs, fusion=fusion, streams=streams or STREAMS,
         )
         self.augment = FeatureAugmentation(noise_std, feature_dropout, temporal_mask, modality_dropout)
         self.mixup_alpha, self.ae_weight = mixup_alpha, ae_weight
-        self.reconstructor = (StreamReconstructor(self.model.out_dim, {n: self.extractor.dims[n] for n in self.model.stream_names})
+        self.reconstructor = (StreamReconstructor(self.model.out_dim, {n: dims[n] for n in self.model.stream_names})
                               if ae_weight > 0 else None)
         self.lr, self.weight_decay = lr, weight_decay
         self.train_predictions = EpochPredictions()

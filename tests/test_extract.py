@@ -85,11 +85,26 @@ def test_cached_features_equal_features_computed_in_the_loop(extracted, clips_ro
             assert torch.allclose(from_cache["features"][name], features[name], atol=1e-5), name
 
 
-def test_fit_reads_the_cache_without_encoders(extracted, clips_root, tmp_path):
+def test_fit_reads_the_cache_without_building_an_encoder(extracted, clips_root, tmp_path, monkeypatch):
+    """With a complete cache the model takes its feature sizes from the cache files and never
+    builds its encoders (with real ones: never loads gigabytes of weights only to drop them)."""
     _, cache_dir = extracted
-    cli = cli_main(["fit", *_args(clips_root, cache_dir), "--trainer.fast_dev_run", "true"])
+    import models.lit_module
+
+    def no_encoders(*args, **kwargs):
+        raise AssertionError("an encoder was built although every feature comes from the cache")
+
+    monkeypatch.setattr(models.lit_module, "FrozenFeatureExtractor", no_encoders)
+    cli = cli_main(["fit", *_args(clips_root, cache_dir), "--trainer.max_epochs", "1"])
     assert cli.datamodule.uses_cache and cli.model.extractor is None
     assert cli.trainer.state.finished
+    monkeypatch.undo()
+    # its checkpoint does not carry the cache's sizes: it rebuilds its encoders, e.g. for infer
+    checkpoint = cli.trainer.checkpoint_callback.best_model_path
+    assert "feature_dims" not in torch.load(checkpoint, map_location="cpu", weights_only=True)["hyper_parameters"]
+    restored = models.lit_module.VideoFusionModule.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
+    assert isinstance(restored.extractor, FrozenFeatureExtractor)
+    assert restored.extractor.dims == {"video": 32, "image": 32, "text": 32}
 
 
 def test_use_cache_always_without_a_complete_cache_is_a_clear_error(clips_root, tmp_path):
