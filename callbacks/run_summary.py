@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 import lightning.pytorch as pl
-import torch
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from lightning_app.files import atomic_write_text
 from lightning_app.provenance import environment
+from lightning_app.resume import checkpoint_epoch
 from lightning_app.terminal import print_table
 
 SUMMARY_NAME = "summary.json"
@@ -44,13 +44,6 @@ def _plain(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
     return out
 
 
-def _checkpoint_epoch(path: Optional[str]) -> Optional[int]:
-    """The epoch a checkpoint was saved at (0-based), read from the file."""
-    if not path:
-        return None
-    return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
-
-
 class RunSummary(pl.Callback):
     def __init__(self, config_hash: Optional[str] = None, print_table: bool = True, seed: Optional[int] = None):
         self.config_hash = config_hash
@@ -62,7 +55,7 @@ class RunSummary(pl.Callback):
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         checkpoint = trainer.checkpoint_callback
         best = getattr(checkpoint, "best_model_path", "") or None
-        fit = {"epochs": trainer.current_epoch, "best_epoch": _checkpoint_epoch(best),
+        fit = {"epochs": trainer.current_epoch, "best_epoch": checkpoint_epoch(best) if best else None,
                "last_epoch": _plain(trainer.callback_metrics, "val/")}
         # With a best checkpoint, the command line validates it next and that run completes
         # this summary; the table is printed then, once.

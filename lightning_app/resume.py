@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Optional
 
+import torch
+
 from lightning_app.errors import ConfigError
 
 WANDB_RUN_FILE = "wandb_run.json"
@@ -35,14 +37,12 @@ def resolve_resume(ckpt_path: str, root: Path) -> Path:
     return path
 
 
-def checkpoint_epoch(checkpoint: Path) -> int:
-    """The epoch a checkpoint was written in (loaded without executing code, memory-mapped)."""
-    import torch
-
+def checkpoint_epoch(checkpoint: str | Path) -> int:
+    """The (0-based) epoch a checkpoint was written in, loaded without executing code, memory-mapped."""
     try:
         return int(torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["epoch"])
     except Exception as exc:  # a truncated or foreign file
-        raise ConfigError(f"--ckpt_path {checkpoint}: not a readable Lightning checkpoint ({type(exc).__name__}: {exc})") from exc
+        raise ConfigError(f"checkpoint {checkpoint} is not a readable Lightning checkpoint ({type(exc).__name__}: {exc})") from exc
 
 
 def run_folder(checkpoint: Path) -> Optional[Path]:
