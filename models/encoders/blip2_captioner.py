@@ -25,7 +25,7 @@ from transformers import (
     OPTConfig,
 )
 
-from models.encoders.captioner import Captioner, CaptionFamily, load_captioner
+from models.encoders.captioner import Captioner, CaptionFamily, caption_options, load_captioner
 from models.encoders.preprocess import seeded
 from models.encoders.registry import register
 from models.encoders.tiny_text import TINY_WORDS, word_tokenizer
@@ -61,11 +61,6 @@ def _tiny_parts(image_size: int, num_query_tokens: int, make_processor):
     return processor, vision, qformer, text, common
 
 
-def _caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype) -> dict:
-    return {"prompt": prompt, "max_new_tokens": max_new_tokens, "num_beams": num_beams, "batch_size": batch_size,
-            "generate_kwargs": generate_kwargs, "dtype": dtype}
-
-
 @register("captioner", "blip2-tiny")
 def blip2_tiny(
     seed: int = 0,
@@ -87,7 +82,7 @@ def blip2_tiny(
     with seeded(seed):
         model = Blip2ForConditionalGeneration(config)
     return Captioner(model.eval(), processor, Blip2Family(),
-                     **_caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype))
+                     **caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype))
 
 
 @register("captioner", "blip2")
@@ -105,7 +100,7 @@ def blip2(
     return load_captioner(
         pretrained, Blip2ForConditionalGeneration.from_pretrained, AutoProcessor.from_pretrained, Blip2Family(),
         "blip2, Blip2ForConditionalGeneration", allow_download,
-        **_caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype),
+        **caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype),
     )
 
 
@@ -134,7 +129,7 @@ def instructblip_tiny(
     with seeded(seed):
         model = InstructBlipForConditionalGeneration(config)
     return Captioner(model.eval(), processor, InstructBlipFamily(),
-                     **_caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype))
+                     **caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype))
 
 
 @register("captioner", "instructblip")
@@ -152,5 +147,5 @@ def instructblip(
     return load_captioner(
         pretrained, InstructBlipForConditionalGeneration.from_pretrained, AutoProcessor.from_pretrained,
         InstructBlipFamily(), "instructblip, InstructBlipForConditionalGeneration", allow_download,
-        **_caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype),
+        **caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype),
     )

@@ -116,6 +116,12 @@ class Captioner(FrozenEncoder):
         return captions
 
 
+def caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype) -> dict[str, Any]:
+    """A factory's generation options as ``Captioner`` keyword arguments."""
+    return {"prompt": prompt, "max_new_tokens": max_new_tokens, "num_beams": num_beams, "batch_size": batch_size,
+            "generate_kwargs": generate_kwargs, "dtype": dtype}
+
+
 def load_captioner(
     pretrained: str,
     load_model,

@@ -19,7 +19,7 @@ from transformers import (
     Florence2Processor,
 )
 
-from models.encoders.captioner import Captioner, CaptionFamily, load_captioner
+from models.encoders.captioner import Captioner, CaptionFamily, caption_options, load_captioner
 from models.encoders.preprocess import IMAGENET_MEAN, IMAGENET_STD, seeded
 from models.encoders.registry import register
 from models.encoders.tiny_text import TINY_WORDS, word_tokenizer
@@ -31,11 +31,6 @@ TASK_WORDS = ("what", "does", "the", "image", "describe", "?", "in", "detail", "
 class Florence2Family(CaptionFamily):
     name = "florence2"
     default_prompt = "<CAPTION>"
-
-
-def _options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype) -> dict:
-    return {"prompt": prompt, "max_new_tokens": max_new_tokens, "num_beams": num_beams, "batch_size": batch_size,
-            "generate_kwargs": generate_kwargs, "dtype": dtype}
 
 
 @register("captioner", "florence2-tiny")
@@ -71,7 +66,7 @@ def florence2_tiny(
     )
     processor = Florence2Processor(image_processor=image_processor, tokenizer=tokenizer)
     return Captioner(model.eval(), processor, Florence2Family(),
-                     **_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype))
+                     **caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype))
 
 
 @register("captioner", "florence2")
@@ -89,5 +84,5 @@ def florence2(
     return load_captioner(
         pretrained, Florence2ForConditionalGeneration.from_pretrained, AutoProcessor.from_pretrained,
         Florence2Family(), "florence2, Florence2ForConditionalGeneration", allow_download,
-        **_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype),
+        **caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype),
     )

@@ -25,7 +25,7 @@ from transformers import (
 )
 
 from lightning_app.errors import ConfigError
-from models.encoders.captioner import WHAT, Captioner, CaptionFamily, load_captioner
+from models.encoders.captioner import WHAT, Captioner, CaptionFamily, caption_options, load_captioner
 from models.encoders.preprocess import seeded
 from models.encoders.registry import register
 from models.encoders.tiny_text import TINY_WORDS, chat_template, word_tokenizer
@@ -47,11 +47,6 @@ class SmolVLMFamily(CaptionFamily):
         text = processor.apply_chat_template(messages, add_generation_prompt=True)
         return processor(images=[[image] for image in images], text=[text] * len(images), padding=True,
                          do_image_splitting=self.image_splitting, return_tensors="pt")
-
-
-def _options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype) -> dict:
-    return {"prompt": prompt, "max_new_tokens": max_new_tokens, "num_beams": num_beams, "batch_size": batch_size,
-            "generate_kwargs": generate_kwargs, "dtype": dtype}
 
 
 @register("captioner", "smolvlm-tiny")
@@ -91,7 +86,7 @@ def smolvlm_tiny(
     processor = Idefics3Processor(image_processor, tokenizer, image_seq_len=(image_size // 8) ** 2 // 4,
                                   chat_template=chat_template())
     return Captioner(model.eval(), processor, SmolVLMFamily(),
-                     **_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype))
+                     **caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype))
 
 
 def _load_processor(path: str, **kw):
@@ -117,5 +112,5 @@ def smolvlm(
     return load_captioner(
         pretrained, AutoModelForImageTextToText.from_pretrained, _load_processor, SmolVLMFamily(image_splitting),
         "smolvlm, Idefics3ForConditionalGeneration / SmolVLMForConditionalGeneration", allow_download,
-        **_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype),
+        **caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype),
     )
