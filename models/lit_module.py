@@ -157,7 +157,7 @@ class VideoFusionModule(pl.LightningModule):
             recon = self.reconstructor.loss(embedding, features)
             self.log(f"{stage}/recon_loss", recon, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
             loss = loss + self.ae_weight * recon
-        if stage == "train":
+        if stage == "train" and self._step_is_logged():
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=size)
         if mixed:
             return loss
@@ -166,6 +166,15 @@ class VideoFusionModule(pl.LightningModule):
                                                      self.task.predict(detached), target,
                                                      batch["frame_target"], batch["frame_mask"])
         return loss
+
+    def _step_is_logged(self) -> bool:
+        """Whether the loggers will write this training step's values (every
+        ``trainer.log_every_n_steps`` steps). ``self.log`` costs about as much as a tenth of a
+        small model's CPU step, so the per-step loss is logged only on the steps that are written;
+        the progress bar shows the latest of those."""
+        trainer = self._trainer
+        connector = getattr(trainer, "_logger_connector", None)
+        return connector is None or bool(trainer.fast_dev_run) or bool(connector.should_update_logs)
 
     def _epoch_end(self, stage: str) -> None:
         store = getattr(self, f"{stage}_predictions")

@@ -75,3 +75,28 @@ def test_the_autoencoding_decoder_is_optimised_too():
     loss.backward()
     optimiser.step()
     assert any(not torch.equal(v, before[k]) for k, v in module.reconstructor.state_dict().items())
+
+
+def _logged_loss_steps(clips_root, run_dir, log_every_n_steps):
+    import csv
+
+    from lightning_app.cli import cli_main
+    from tests.conftest import TINY_ENCODERS, data_args
+
+    cli_main(["fit", "--config", "demo.yaml", *TINY_ENCODERS, *data_args(clips_root, batch_size=2),
+              "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(run_dir),
+              "--trainer.log_every_n_steps", str(log_every_n_steps), "--trainer.enable_progress_bar", "false"])
+    with next(run_dir.rglob("metrics.csv")).open() as handle:
+        return [(int(row["step"]), float(row["train/loss_step"])) for row in csv.DictReader(handle)
+                if row.get("train/loss_step")]
+
+
+def test_the_step_loss_is_logged_on_exactly_the_steps_the_loggers_write(clips_root, tmp_path, monkeypatch):
+    # self.log is called only on the steps the loggers write; the CSV must hold the same rows as
+    # when it is called on every step (and Lightning drops the unwritten ones)
+    logged = _logged_loss_steps(clips_root, tmp_path / "sparse", 3)
+    monkeypatch.setattr(VideoFusionModule, "_step_is_logged", lambda self: True)
+    every_step = _logged_loss_steps(clips_root, tmp_path / "every", 3)
+    assert len(logged) >= 2 and logged == every_step
+    steps = [step for step, _ in logged]
+    assert all((step + 1) % 3 == 0 for step in steps)
