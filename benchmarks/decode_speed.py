@@ -9,7 +9,11 @@ frames, x264 defaults). Measured, all on the same clips, in this process unless 
   ``ffmpeg -threads 1 -i X -f null -`` would), frames converted to RGB;
 * training pipeline: ``WindowDataset`` items (decord decode of each window's union of stream
   indices, gather, resize to 224 for all three streams), one process, then a DataLoader with
-  1 and 2 workers (scaling);
+  1 and 2 workers (scaling), batch size 8, the second of two epochs (workers persist, as in
+  training); in the default ``shuffled`` window order (each
+  window decoded on its own, in random order) and in the ``by_video`` order
+  (``datamodules/video_order.py``: each worker decodes its videos front to back, readers
+  kept open);
 * extraction pipeline: ``VideoWindowSource`` (each clip decoded front to back once, windows
   gathered and resized), one process.
 
@@ -64,7 +68,10 @@ def floor_seconds(paths: list[Path]) -> tuple[float, int]:
     return time.perf_counter() - started, frames
 
 
-def window_items(paths: list[Path]):
+BATCH_SIZE = 8
+
+
+def window_items(paths: list[Path], open_readers: int = 0):
     import numpy as np
 
     from datamodules.labels import constant_targets
@@ -79,18 +86,28 @@ def window_items(paths: list[Path]):
         for start in window_starts(frames, WINDOW, STRIDE):
             items.append(WindowItem(index, path.name, path, start, min(start + WINDOW, frames), np.zeros(1, np.float32),
                                     window_indices(start, WINDOW, COUNTS, frames)))
-    return WindowDataset(items, targets, WINDOW, FRAME_SIZE)
+    return WindowDataset(items, targets, WINDOW, FRAME_SIZE, open_readers)
 
 
-def training_pipeline(dataset, workers: int) -> float:
+def training_pipeline(dataset, workers: int, order: str) -> float:
+    """Seconds for one epoch of batches of every window, in ``order``, with ``workers``
+    DataLoader workers (0: in this process). As in training, the workers persist across
+    epochs; the first epoch (workers starting, readers opening) is left out and the second
+    timed."""
     import torch
 
-    started = time.perf_counter()
-    if workers == 0:
-        for index in range(len(dataset)):
-            dataset[index]
+    from datamodules.samplers import EpochSeededRandomSampler
+    from datamodules.video_order import VideoOrderSampler
+
+    if order == "by_video":
+        sampler = VideoOrderSampler([w.video_index for w in dataset.windows], BATCH_SIZE, workers)
     else:
-        loader = torch.utils.data.DataLoader(dataset, batch_size=8, num_workers=workers)
+        sampler = EpochSeededRandomSampler(dataset)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH_SIZE, sampler=sampler, num_workers=workers,
+                                         persistent_workers=workers > 0)
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        started = time.perf_counter()
         for _ in loader:
             pass
     return time.perf_counter() - started
@@ -125,24 +142,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_clips(Path(tmp), args.clips, args.size, args.seconds)
         floor_s, frames = floor_seconds(paths)
-        dataset = window_items(paths)
-        windows = len(dataset)
-        train = {workers: training_pipeline(dataset, workers) for workers in (0, 1, 2)}
+        datasets = {"shuffled": window_items(paths), "by_video": window_items(paths, open_readers=BATCH_SIZE + 1)}
+        windows = len(datasets["shuffled"])
+        train = {order: {workers: training_pipeline(dataset, workers, order) for workers in (0, 1, 2)}
+                 for order, dataset in datasets.items()}
         extract_s, extract_windows, extract_decoded = extraction_pipeline(paths)
     floor_wps = windows / floor_s
     results = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "clips": args.clips, "size": args.size, "seconds": args.seconds, "frames": frames, "windows": windows,
         "floor": {"seconds": floor_s, "frames_per_second": frames / floor_s, "windows_per_second": floor_wps},
-        "training": {str(w): {"seconds": s, "windows_per_second": windows / s, "of_floor": windows / s / floor_wps}
-                     for w, s in train.items()},
+        "training": {order: {str(w): {"seconds": s, "windows_per_second": windows / s, "of_floor": windows / s / floor_wps}
+                             for w, s in by_workers.items()} for order, by_workers in train.items()},
         "extraction": {"seconds": extract_s, "windows_per_second": extract_windows / extract_s,
                        "of_floor": extract_windows / extract_s / floor_wps, "frames_decoded": extract_decoded},
     }
     rows = [("floor: PyAV, every frame, 1 thread", f"{frames / floor_s:.0f} frames/s = {floor_wps:.1f} windows/s")]
-    for workers, value in results["training"].items():
-        label = "in-process" if workers == "0" else f"DataLoader, {workers} worker(s)"
-        rows.append((f"training pipeline, {label}", f"{value['windows_per_second']:.1f} windows/s ({value['of_floor']:.2f} of floor)"))
+    for order, by_workers in results["training"].items():
+        for workers, value in by_workers.items():
+            label = "in-process" if workers == "0" else f"DataLoader, {workers} worker(s)"
+            rows.append((f"training pipeline, {order} order, {label}",
+                         f"{value['windows_per_second']:.1f} windows/s ({value['of_floor']:.2f} of floor)"))
     rows.append(("extraction pipeline (sequential, once per clip)",
                  f"{results['extraction']['windows_per_second']:.1f} windows/s ({results['extraction']['of_floor']:.2f} of floor)"))
     print_table(f"decoding ({args.clips} clips, {args.size} px, {frames} frames, {windows} windows)", ("", "value"), rows)

@@ -12,6 +12,7 @@ folder when the fit ends.
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,17 @@ class TrainTimer(pl.Callback):
         self.epochs: list[dict[str, Any]] = []
         self._start = self._last = 0.0
         self._steps = 0
+        self._step_seconds: list[float] = []
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._start = self._last = time.perf_counter()
         self._steps = 0
+        self._step_seconds = []
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._last = time.perf_counter()
+        now = time.perf_counter()
+        self._step_seconds.append(now - self._last)
+        self._last = now
         self._steps += 1
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -42,7 +47,8 @@ class TrainTimer(pl.Callback):
             return
         seconds = self._last - self._start
         record = {"epoch": trainer.current_epoch, "steps": self._steps, "seconds": seconds,
-                  "step_ms": 1000 * seconds / self._steps}
+                  "step_ms": 1000 * seconds / self._steps,
+                  "step_ms_median": 1000 * statistics.median(self._step_seconds)}
         self.epochs.append(record)
         pl_module.log_dict({"time/train_step_ms": record["step_ms"], "time/train_epoch_s": seconds},
                            on_step=False, on_epoch=True, sync_dist=False, rank_zero_only=True)

@@ -22,6 +22,7 @@ from datamodules.folds import group_folds
 from datamodules.labels import FrameTargets
 from datamodules.records import VideoRecord
 from datamodules.samplers import EpochSeededRandomSampler, run_seed
+from datamodules.video_order import VideoOrderSampler
 from datamodules.video_io import probe_video
 from datamodules.window_dataset import CachedWindowDataset, WindowDataset, WindowItem
 from datamodules.windows import window_indices, window_starts
@@ -31,6 +32,7 @@ from lightning_app.files import atomic_write_text
 SplitMode = Literal["folds", "official"]
 OnBadVideo = Literal["error", "skip"]
 UseCache = Literal["auto", "always", "never"]
+WindowOrder = Literal["shuffled", "by_video"]
 FOLDS_FILE = "folds.json"
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("val",)}
 
@@ -58,6 +60,12 @@ class WindowDataModule(pl.LightningDataModule):
             key, ``always`` requires it, ``never`` decodes videos and runs the encoders.
         cache_num_workers: DataLoader workers when reading from the cache. Reading a window is a
             memory copy, so worker processes cost more than they save: 0 by default.
+        window_order: the order of training windows read from videos (not from the cache).
+            ``shuffled``: every window on its own, in a fresh random order each epoch; each is
+            decoded from the keyframe before it. ``by_video``: videos in a fresh random order,
+            each video's windows in time order on one DataLoader worker, a batch mixing
+            ``batch_size`` videos (``datamodules/video_order.py``): every frame is decoded
+            once per epoch, several times faster, at the price of a coarser shuffle.
         encoders: the model's encoder specs, which key the cache (the command line links
             them from ``model.*``; set them yourself when building the datamodule in Python).
 
@@ -87,6 +95,7 @@ class WindowDataModule(pl.LightningDataModule):
         cache_dir: Optional[str] = None,
         use_cache: UseCache = "auto",
         cache_num_workers: NonNegativeInt = 0,
+        window_order: WindowOrder = "shuffled",
         encoders: Optional[dict[str, Any]] = None,
     ):
         super().__init__()
@@ -106,6 +115,9 @@ class WindowDataModule(pl.LightningDataModule):
         self.on_bad_video = on_bad_video
         self.cache_dir, self.use_cache, self.encoders = cache_dir, use_cache, encoders
         self.cache_num_workers = cache_num_workers
+        if window_order not in ("shuffled", "by_video"):
+            raise ConfigError(f"--data.window_order must be shuffled or by_video, got {window_order!r}")
+        self.window_order = window_order
         self.datasets: dict[str, Dataset] = {}
         self._cache_decided: Optional[bool] = None
         self.skipped: dict[str, list[str]] = {"videos": [], "windows": []}
@@ -267,7 +279,9 @@ class WindowDataModule(pl.LightningDataModule):
                        + (f", {no_target} windows skipped (no valid frame)" if no_target else ""))
         if self.uses_cache:
             return CachedWindowDataset(windows, targets, self.window)
-        return WindowDataset(windows, targets, self.window, self.frame_size)
+        # by_video: each worker keeps a reader open per video of its batches (one per lane)
+        open_readers = self.batch_size + 1 if self.window_order == "by_video" else 0
+        return WindowDataset(windows, targets, self.window, self.frame_size, open_readers)
 
     def setup(self, stage: Optional[str] = None) -> None:
         splits = self.split_records()
@@ -310,6 +324,11 @@ class WindowDataModule(pl.LightningDataModule):
         seed = run_seed()
         dataset = self.datasets[name]
         sampler = EpochSeededRandomSampler(dataset, seed) if shuffle else None
+        if shuffle and self.window_order == "by_video" and not self.uses_cache:
+            trainer = self.trainer
+            sampler = VideoOrderSampler([w.video_index for w in dataset.windows], self.batch_size, workers, seed,
+                                        num_replicas=trainer.world_size if trainer else 1,
+                                        rank=trainer.global_rank if trainer else 0)
         return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, num_workers=workers,
                           persistent_workers=workers > 0, generator=torch.Generator().manual_seed(seed))
 

@@ -3,6 +3,8 @@ with the window's target and the frame-level targets it covers."""
 
 from __future__ import annotations
 
+import os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -13,7 +15,7 @@ from torch.utils.data import Dataset
 
 from datamodules.feature_cache import CachedFeatureReader
 from datamodules.labels import FrameTargets
-from datamodules.video_io import read_frames
+from datamodules.video_io import SequentialFrameReader, read_frames
 from datamodules.windows import union_indices
 
 
@@ -45,22 +47,59 @@ class WindowDataset(Dataset):
     uint8 frames (S = ``frame_size``, or the native size when None), ``target`` (C,),
     ``frame_target`` (window, C) and ``frame_mask`` (window,) for the frames the window
     covers (padding is masked), and ``video_index``, ``video_id``, ``start``, ``end``.
+
+    ``open_readers`` > 0 keeps that many videos' readers open (per process, least recently
+    used closed first), each holding the frames of its last window: a video whose windows
+    come in time order (the ``by_video`` training order) is then decoded once, front to
+    back, and frames shared by overlapping windows are not decoded again. 0 decodes every
+    window on its own.
     """
 
-    def __init__(self, windows: list[WindowItem], targets: dict[int, FrameTargets], window: int, frame_size: int | None):
+    def __init__(self, windows: list[WindowItem], targets: dict[int, FrameTargets], window: int, frame_size: int | None,
+                 open_readers: int = 0):
         self.windows = windows
         self.targets = targets
         self.window = window
         self.frame_size = frame_size
+        self.open_readers = open_readers
+        self._readers: OrderedDict[Path, SequentialFrameReader] = OrderedDict()
+        self._readers_pid = os.getpid()
+        self._inherited: list = []
 
     def __len__(self) -> int:
         return len(self.windows)
 
+    def __getstate__(self) -> dict:  # DataLoader workers open their own readers
+        return dict(self.__dict__, _readers=OrderedDict(), _inherited=[])
+
+    def _own_readers(self) -> OrderedDict:
+        """This process's open readers. A forked DataLoader worker inherits copies of the
+        parent's, which must not be used (decoder state does not survive a fork: decord
+        crashes) nor closed; they are kept aside, untouched, and the worker opens its own."""
+        if self._readers_pid != os.getpid():
+            self._inherited.append(self._readers)
+            self._readers, self._readers_pid = OrderedDict(), os.getpid()
+        return self._readers
+
+    def _frames(self, path: Path, needed: list[int]) -> np.ndarray:
+        if self.open_readers <= 0:
+            # resized as they are decoded: a 4000x3000 video never holds a window of full-size frames
+            return read_frames(path, needed, self.frame_size)
+        readers = self._own_readers()
+        reader = readers.pop(path, None)
+        if reader is None:
+            reader = SequentialFrameReader(path, self.frame_size)
+        frames = reader.get(needed)  # a reader that fails is dropped with its error
+        reader.release_before(needed[0])  # later windows of the video start later
+        readers[path] = reader
+        while len(readers) > self.open_readers:
+            readers.popitem(last=False)
+        return frames
+
     def __getitem__(self, index: int) -> dict:
         item = self.windows[index]
         needed = union_indices(item.indices)
-        # resized as they are decoded: a 4000x3000 video never holds a window of full-size frames
-        frames = torch.from_numpy(read_frames(item.path, needed, self.frame_size))
+        frames = torch.from_numpy(self._frames(item.path, needed))
         sample = gather_streams(frames, needed, item.indices)
         sample.update(target_fields(item, self.targets[item.video_index], self.window))
         return sample

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from datamodules.extraction_data import VideoJob, VideoWindowSource
+from datamodules.prefetch import prefetch
 from datamodules.stream_reader import StreamingWindowReader
 from datamodules.video_io import declared_frame_count, frame_times, truncation_warning
 from lightning_app.timeline import frames_from_windows, violent_segments
@@ -72,11 +73,12 @@ class VideoPredictor:
         return self.model.task.predict(self.model(batch).float()).cpu().numpy()
 
     def predict_file(self, path: Path, name: str) -> VideoResult:
-        """Batch mode: decord decodes the file front to back once, a chunk of windows at a time."""
+        """Batch mode: decord decodes the file front to back once, a chunk of windows at a time,
+        in a background thread a chunk or two ahead of the model."""
         s = self.settings
         source = VideoWindowSource(VideoJob(name, path), s.window, s.stride, s.counts, s.frame_size, self.windows_per_batch)
         starts, ends, preds = [], [], []
-        for chunk in source:
+        for chunk in prefetch(source):
             preds.append(self.predict_frames(chunk, path))
             starts.append(chunk["starts"])
             ends.append(chunk["ends"])

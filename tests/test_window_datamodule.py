@@ -5,7 +5,7 @@ import pytest
 
 from datamodules.demo import SyntheticVideoDataModule
 from datamodules.dvd import DVDDataModule, write_manifest
-from lightning_app.errors import DataError
+from lightning_app.errors import ConfigError, DataError
 
 
 def test_splits_by_video_never_by_window(clips_root):
@@ -75,3 +75,30 @@ def test_synthetic_datamodule_writes_its_data_once(tmp_path):
     assert manifest.stat().st_mtime_ns == stamp
     dm.setup("validate")
     assert len(dm.datasets["val"]) == 2
+
+
+def test_by_video_order_reads_every_training_window_once_per_epoch(clips_root):
+    from datamodules.video_order import VideoOrderSampler
+
+    dm = DVDDataModule(str(clips_root), fold=1, frame_size=16, num_workers=0, batch_size=3, window_order="by_video",
+                       use_cache="never")
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    assert isinstance(loader.sampler, VideoOrderSampler)
+    dataset = dm.datasets["train"]
+    assert dataset.open_readers == 4 and dm.datasets["val"].open_readers == 4
+    seen = [(video, start) for batch in loader for video, start in zip(batch["video_index"].tolist(), batch["start"].tolist())]
+    assert sorted(seen) == sorted((w.video_index, w.start) for w in dataset.windows)
+    with pytest.raises(ConfigError, match="window_order"):
+        DVDDataModule(str(clips_root), window_order="sorted")
+
+
+def test_fit_runs_with_the_by_video_order(clips_root, tmp_path):
+    from lightning_app.cli import cli_main
+    from tests.conftest import TINY_ENCODERS, data_args
+
+    cli = cli_main(["fit", "--config", "demo.yaml", *TINY_ENCODERS,
+                    *data_args(clips_root, window_order="by_video", use_cache="never", num_workers=2),
+                    "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path),
+                    "--trainer.enable_progress_bar", "false"])
+    assert cli.trainer.current_epoch == 1 and "val/f1" in cli.trainer.callback_metrics

@@ -34,3 +34,51 @@ def test_frame_targets_past_the_end_are_masked(clips_root):
     window = WindowItem(0, "v", path, 40, 72, np.array([0.0], np.float32), indices)
     item = WindowDataset([window], {0: constant_targets(0, 72)}, window=64, frame_size=None)[0]
     assert item["frame_mask"].sum().item() == 32 and not item["frame_mask"][32:].any()
+
+
+def _windows_of(path, frames=72, window=32, stride=16):
+    from datamodules.windows import window_starts
+
+    counts = {"video": 8, "image": 8, "text": 2}
+    return [WindowItem(0, "v", path, s, min(s + window, frames), np.array([0.0], np.float32),
+                       window_indices(s, window, counts, frames)) for s in window_starts(frames, window, stride)]
+
+
+def test_open_readers_give_the_same_items_in_any_order(clips_root):
+    path = sorted((clips_root / "clips").glob("*.mp4"))[0]
+    windows = _windows_of(path)
+    targets = {0: constant_targets(0, 72)}
+    fresh = WindowDataset(windows, targets, window=32, frame_size=16)
+    reusing = WindowDataset(windows, targets, window=32, frame_size=16, open_readers=2)
+    for index in [0, 1, 2, 3, 1, 0, 3, 2]:  # in order, then backwards
+        a, b = fresh[index], reusing[index]
+        for name in ("video", "image", "text"):
+            assert torch.equal(a[name], b[name])
+
+
+def test_windows_in_time_order_decode_each_frame_once(clips_root):
+    path = sorted((clips_root / "clips").glob("*.mp4"))[0]
+    windows = _windows_of(path)
+    dataset = WindowDataset(windows, {0: constant_targets(0, 72)}, window=32, frame_size=16, open_readers=1)
+    for index in range(len(windows)):
+        dataset[index]
+    needed = set().union(*(set(i for idx in w.indices.values() for i in idx) for w in windows))
+    reader = dataset._readers[path]
+    assert reader.decoded == len(needed)  # overlapping windows shared their frames
+    assert sum(len(set(i for idx in w.indices.values() for i in idx)) for w in windows) > len(needed)
+    import pickle
+
+    assert pickle.loads(pickle.dumps(dataset))._readers == {}  # workers open their own
+
+
+def test_forked_workers_do_not_touch_the_parents_open_readers(clips_root):
+    # the parent reads first (its readers stay open), then DataLoader workers are forked
+    path = sorted((clips_root / "clips").glob("*.mp4"))[0]
+    windows = _windows_of(path)
+    dataset = WindowDataset(windows, {0: constant_targets(0, 72)}, window=32, frame_size=16, open_readers=2)
+    expected = [dataset[i]["video"] for i in range(len(windows))]
+    ctx = torch.multiprocessing.get_context("fork")
+    loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=2, multiprocessing_context=ctx)
+    got = [item["video"] for item in loader]
+    assert all(torch.equal(a, b) for a, b in zip(expected, got)) and len(got) == len(expected)
+    assert path in dataset._readers  # the parent's reader is still its own

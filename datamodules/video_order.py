@@ -1,0 +1,106 @@
+"""The ``by_video`` training order: each DataLoader worker decodes its videos front to back.
+
+With a plain shuffle every window is decoded on its own: from the keyframe before it, and,
+since windows overlap, every frame about twice. That caps the raw-video pipeline near
+``stride / (window + GOP / 2)`` of the rate at which FFmpeg decodes the same videos once.
+This order keeps each video's windows in time order, on one worker, so that worker's
+``SequentialFrameReader`` decodes the video once (``WindowDataset`` with ``reuse_readers``):
+
+* each epoch the videos are shuffled under ``seed + epoch`` (as the default sampler does);
+* under DDP each rank takes a share of whole videos (balanced by window count) and all ranks
+  get the same number of windows (a short rank repeats a few of its own, as
+  ``DistributedSampler`` pads);
+* a rank's videos are dealt to its DataLoader workers, and within a worker to ``batch_size``
+  lanes; a worker's batches take one window from each lane in turn, so a batch mixes
+  ``batch_size`` videos and the next batch of that worker continues them;
+* batches are interleaved across workers in the order the DataLoader hands them out (batch k
+  to worker k mod W). Windows left over when a worker's count is not a multiple of the batch
+  size go last, in batches of their own.
+
+The order only affects speed: any window can be read in any order, and every window of the
+rank comes exactly once per epoch (plus the padding above). The price is a coarser shuffle:
+consecutive batches of one worker hold the next windows of the same videos.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch.utils.data import DistributedSampler
+
+
+def _deal(sizes: Sequence[int], bins: int) -> list[list[int]]:
+    """Item positions dealt into ``bins`` with about equal total size: the largest first, each
+    to the bin with the least so far (ties to the lowest bin)."""
+    loads, dealt = [0] * bins, [[] for _ in range(bins)]
+    for position in sorted(range(len(sizes)), key=lambda p: -sizes[p]):
+        target = min(range(bins), key=lambda b: (loads[b], b))
+        dealt[target].append(position)
+        loads[target] += sizes[position]
+    return dealt
+
+
+def video_order(videos: Sequence[Sequence[int]], batch_size: int, num_workers: int) -> list[int]:
+    """One rank's window order. ``videos`` lists each video's windows (dataset indices) in
+    time order, in the order the videos were shuffled; returns every window once."""
+    workers = max(1, num_workers)
+    batches_per_worker: list[list[list[int]]] = []
+    leftovers: list[int] = []
+    for worker_videos in _deal([len(v) for v in videos], workers):
+        lanes = [[] for _ in range(batch_size)]
+        for lane, positions in zip(lanes, _deal([len(videos[p]) for p in worker_videos], batch_size)):
+            for position in sorted(positions, key=worker_videos.__getitem__):
+                lane.extend(videos[worker_videos[position]])
+        stream = [lane[step] for step in range(max(map(len, lanes), default=0)) for lane in lanes if step < len(lane)]
+        full = len(stream) - len(stream) % batch_size
+        batches_per_worker.append([stream[i : i + batch_size] for i in range(0, full, batch_size)])
+        leftovers.extend(stream[full:])
+    order = []
+    for round_ in range(max(map(len, batches_per_worker), default=0)):
+        for batches in batches_per_worker:
+            if round_ < len(batches):
+                order.extend(batches[round_])
+    return order + leftovers
+
+
+class VideoOrderSampler(DistributedSampler):
+    """Yields this rank's windows in the ``by_video`` order of epoch ``set_epoch(e)``.
+
+    A ``DistributedSampler`` (for one rank or many), so that Lightning keeps it under DDP
+    rather than wrapping it, and calls ``set_epoch`` on it.
+    """
+
+    def __init__(self, video_of_window: Sequence[int], batch_size: int, num_workers: int, seed: int = 0,
+                 num_replicas: int = 1, rank: int = 0):
+        # the parent's checks and fields; it never iterates the (unused) dataset
+        super().__init__(range(len(video_of_window)), num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
+        self.batch_size, self.num_workers = batch_size, num_workers
+        by_video: dict[int, list[int]] = {}
+        for index, video in enumerate(video_of_window):  # windows arrive in time order per video
+            by_video.setdefault(video, []).append(index)
+        self.videos = [by_video[v] for v in sorted(by_video)]
+        self.num_samples = self._rank_windows(0)[1]
+        self.total_size = self.num_samples * self.num_replicas
+
+    def _rank_windows(self, epoch: int) -> tuple[list[list[int]], int]:
+        """This rank's videos for ``epoch`` (shuffled) and the windows every rank yields (the
+        largest share; the same every epoch, since the deal depends on the sizes alone)."""
+        generator = torch.Generator().manual_seed(self.seed + epoch)
+        shuffled = [self.videos[i] for i in torch.randperm(len(self.videos), generator=generator).tolist()]
+        shares = _deal([len(v) for v in shuffled], self.num_replicas)
+        per_rank = max(sum(len(shuffled[p]) for p in share) for share in shares) if shuffled else 0
+        mine = [shuffled[p] for p in sorted(shares[self.rank])]
+        return mine, per_rank
+
+    def __iter__(self) -> Iterator[int]:
+        videos, per_rank = self._rank_windows(self.epoch)
+        order = video_order(videos, self.batch_size, self.num_workers)
+        if len(order) < per_rank:  # pad as DistributedSampler does: repeat from the start
+            source = order or [window for video in self.videos for window in video]  # a rank with no video
+            order = (source * math.ceil(per_rank / len(source)))[:per_rank]
+        return iter(order)
+
+    def __len__(self) -> int:
+        return self.num_samples
