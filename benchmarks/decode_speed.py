@@ -19,7 +19,8 @@ frames, x264 defaults). Measured, all on the same clips, in this process unless 
 
 Each pipeline is reported as windows/s and as a fraction of the floor, where the floor in
 windows/s is (windows of the clips) / (seconds to decode all their frames). Target: at least
-0.8 of the floor per core, and near-linear scaling with workers on 2 cores.
+0.8 of the floor per core, and near-linear scaling with workers on 2 cores. As the reference
+for scaling, the floor is also measured with the clips split over 2 processes.
 """
 
 from __future__ import annotations
@@ -69,6 +70,19 @@ def floor_seconds(paths: list[Path]) -> tuple[float, int]:
 
 
 BATCH_SIZE = 8
+
+
+def floor_parallel_seconds(paths: list[Path], processes: int = 2) -> float:
+    """The floor with the clips split over ``processes`` processes: how far this machine's
+    cores scale for decoding at all, the reference for the pipelines' scaling with workers."""
+    from multiprocessing import get_context
+
+    shares = [paths[i::processes] for i in range(processes)]
+    with get_context("spawn").Pool(processes) as pool:
+        pool.map(floor_seconds, [paths[:1]] * processes)  # start and import before timing
+        started = time.perf_counter()
+        pool.map(floor_seconds, shares)
+    return time.perf_counter() - started
 
 
 def window_items(paths: list[Path], open_readers: int = 0):
@@ -142,6 +156,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_clips(Path(tmp), args.clips, args.size, args.seconds)
         floor_s, frames = floor_seconds(paths)
+        floor2_s = floor_parallel_seconds(paths)
         datasets = {"shuffled": window_items(paths), "by_video": window_items(paths, open_readers=BATCH_SIZE + 1)}
         windows = len(datasets["shuffled"])
         train = {order: {workers: training_pipeline(dataset, workers, order) for workers in (0, 1, 2)}
@@ -152,17 +167,23 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "clips": args.clips, "size": args.size, "seconds": args.seconds, "frames": frames, "windows": windows,
         "floor": {"seconds": floor_s, "frames_per_second": frames / floor_s, "windows_per_second": floor_wps},
+        "floor_2_processes": {"seconds": floor2_s, "windows_per_second": windows / floor2_s, "scaling": floor_s / floor2_s},
         "training": {order: {str(w): {"seconds": s, "windows_per_second": windows / s, "of_floor": windows / s / floor_wps}
                              for w, s in by_workers.items()} for order, by_workers in train.items()},
         "extraction": {"seconds": extract_s, "windows_per_second": extract_windows / extract_s,
                        "of_floor": extract_windows / extract_s / floor_wps, "frames_decoded": extract_decoded},
     }
-    rows = [("floor: PyAV, every frame, 1 thread", f"{frames / floor_s:.0f} frames/s = {floor_wps:.1f} windows/s")]
+    rows = [("floor: PyAV, every frame, 1 thread", f"{frames / floor_s:.0f} frames/s = {floor_wps:.1f} windows/s"),
+            ("floor in 2 processes (this machine's own scaling)",
+             f"{windows / floor2_s:.1f} windows/s ({floor_s / floor2_s:.2f}x one process)")]
     for order, by_workers in results["training"].items():
         for workers, value in by_workers.items():
             label = "in-process" if workers == "0" else f"DataLoader, {workers} worker(s)"
             rows.append((f"training pipeline, {order} order, {label}",
                          f"{value['windows_per_second']:.1f} windows/s ({value['of_floor']:.2f} of floor)"))
+        by_workers["scaling_2_over_1_workers"] = by_workers["2"]["seconds"] and by_workers["1"]["seconds"] / by_workers["2"]["seconds"]
+        rows.append((f"training pipeline, {order} order, scaling 1 -> 2 workers",
+                     f"{by_workers['scaling_2_over_1_workers']:.2f}x (the floor's: {floor_s / floor2_s:.2f}x)"))
     rows.append(("extraction pipeline (sequential, once per clip)",
                  f"{results['extraction']['windows_per_second']:.1f} windows/s ({results['extraction']['of_floor']:.2f} of floor)"))
     print_table(f"decoding ({args.clips} clips, {args.size} px, {frames} frames, {windows} windows)", ("", "value"), rows)
