@@ -20,7 +20,8 @@ frames, x264 defaults). Measured, all on the same clips, in this process unless 
 Each pipeline is reported as windows/s and as a fraction of the floor, where the floor in
 windows/s is (windows of the clips) / (seconds to decode all their frames). Target: at least
 0.8 of the floor per core, and near-linear scaling with workers on 2 cores. As the reference
-for scaling, the floor is also measured with the clips split over 2 processes.
+for scaling, the floor is also measured with the clips split over 2 processes, and so is the
+``by_video`` pipeline run in-process (no DataLoader).
 """
 
 from __future__ import annotations
@@ -83,6 +84,30 @@ def floor_parallel_seconds(paths: list[Path], processes: int = 2) -> float:
         started = time.perf_counter()
         pool.map(floor_seconds, shares)
     return time.perf_counter() - started
+
+
+def _by_video_in_process(paths: list[Path]) -> float:
+    """Seconds for the ``by_video`` pipeline over ``paths`` in this process (run in a pool)."""
+    import torch
+
+    torch.set_num_threads(1)
+    return training_pipeline(window_items(paths, open_readers=BATCH_SIZE + 1), 0, "by_video")
+
+
+def by_video_parallel_scaling(paths: list[Path], processes: int = 2) -> float:
+    """How the ``by_video`` pipeline scales with no DataLoader at all: the clips split over
+    ``processes`` independent processes vs all of them in one. Separates what the machine
+    gives for this work from what DataLoader workers cost."""
+    from multiprocessing import get_context
+
+    with get_context("spawn").Pool(processes) as pool:
+        pool.map(_by_video_in_process, [paths[:1]] * processes)  # start and import before timing
+        started = time.perf_counter()
+        pool.apply(_by_video_in_process, (paths,))
+        one = time.perf_counter() - started
+        started = time.perf_counter()
+        pool.map(_by_video_in_process, [paths[i::processes] for i in range(processes)])
+        return one / (time.perf_counter() - started)
 
 
 def window_items(paths: list[Path], open_readers: int = 0):
@@ -157,6 +182,7 @@ def main() -> None:
         paths = write_clips(Path(tmp), args.clips, args.size, args.seconds)
         floor_s, frames = floor_seconds(paths)
         floor2_s = floor_parallel_seconds(paths)
+        by_video_scaling = by_video_parallel_scaling(paths)
         datasets = {"shuffled": window_items(paths), "by_video": window_items(paths, open_readers=BATCH_SIZE + 1)}
         windows = len(datasets["shuffled"])
         train = {order: {workers: training_pipeline(dataset, workers, order) for workers in (0, 1, 2)}
@@ -168,6 +194,7 @@ def main() -> None:
         "clips": args.clips, "size": args.size, "seconds": args.seconds, "frames": frames, "windows": windows,
         "floor": {"seconds": floor_s, "frames_per_second": frames / floor_s, "windows_per_second": floor_wps},
         "floor_2_processes": {"seconds": floor2_s, "windows_per_second": windows / floor2_s, "scaling": floor_s / floor2_s},
+        "by_video_2_independent_processes_scaling": by_video_scaling,
         "training": {order: {str(w): {"seconds": s, "windows_per_second": windows / s, "of_floor": windows / s / floor_wps}
                              for w, s in by_workers.items()} for order, by_workers in train.items()},
         "extraction": {"seconds": extract_s, "windows_per_second": extract_windows / extract_s,
@@ -184,6 +211,7 @@ def main() -> None:
         by_workers["scaling_2_over_1_workers"] = by_workers["2"]["seconds"] and by_workers["1"]["seconds"] / by_workers["2"]["seconds"]
         rows.append((f"training pipeline, {order} order, scaling 1 -> 2 workers",
                      f"{by_workers['scaling_2_over_1_workers']:.2f}x (the floor's: {floor_s / floor2_s:.2f}x)"))
+    rows.append(("by_video pipeline in 2 independent processes, no DataLoader", f"{by_video_scaling:.2f}x one process"))
     rows.append(("extraction pipeline (sequential, once per clip)",
                  f"{results['extraction']['windows_per_second']:.1f} windows/s ({results['extraction']['of_floor']:.2f} of floor)"))
     print_table(f"decoding ({args.clips} clips, {args.size} px, {frames} frames, {windows} windows)", ("", "value"), rows)
