@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import lightning.pytorch as pl
 import numpy as np
 import pytest
 
@@ -65,3 +66,34 @@ def test_ddp_preset_with_mixed_precision_and_accumulation(uneven_root, tmp_path)
     assert cli.trainer.world_size == 2
     summary = _summary(tmp_path)
     assert summary["epochs"] == 2 and all(np.isfinite(summary[k]) for k in ("val/f1", "val/loss", "val/auroc"))
+
+
+class RecordTrainWindows(pl.Callback):
+    """Writes, per rank, the sampler class and the (video, start) of every training window it saw."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+        self.seen: list = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.seen += list(zip(batch["video_index"].tolist(), batch["start"].tolist()))
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        record = {"sampler": type(trainer.train_dataloader.sampler).__name__, "seen": self.seen}
+        Path(self.folder, f"rank{trainer.global_rank}.json").write_text(json.dumps(record))
+
+
+@pytest.mark.slow
+def test_ddp_by_video_order_gives_each_rank_whole_videos(uneven_root, tmp_path):
+    cli_main(["fit", "--config", "demo.yaml", *TINY_ENCODERS, *_data(uneven_root), *QUIET,
+              "--data.window_order", "by_video", "--data.use_cache", "never",
+              "--trainer.strategy", "ddp_spawn", "--trainer.devices", "2", "--trainer.max_epochs", "1",
+              "--trainer.default_root_dir", str(tmp_path),
+              "--trainer.callbacks+=tests.test_ddp.RecordTrainWindows", "--trainer.callbacks.folder", str(tmp_path)])
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert all(rank["sampler"] == "VideoOrderSampler" for rank in ranks)  # Lightning kept it
+    seen = [[tuple(w) for w in rank["seen"]] for rank in ranks]
+    assert len(seen[0]) == len(seen[1]) > 0
+    videos = [{video for video, _ in windows} for windows in seen]
+    assert not videos[0] & videos[1]  # whole videos per rank
+    assert len(set(seen[0]) | set(seen[1])) == 4  # the two training clips' 2 + 2 windows, all seen
