@@ -208,7 +208,7 @@ def main() -> None:
             label = "in-process" if workers == "0" else f"DataLoader, {workers} worker(s)"
             rows.append((f"training pipeline, {order} order, {label}",
                          f"{value['windows_per_second']:.1f} windows/s ({value['of_floor']:.2f} of floor)"))
-        by_workers["scaling_2_over_1_workers"] = by_workers["2"]["seconds"] and by_workers["1"]["seconds"] / by_workers["2"]["seconds"]
+        by_workers["scaling_2_over_1_workers"] = by_workers["1"]["seconds"] / by_workers["2"]["seconds"]
         rows.append((f"training pipeline, {order} order, scaling 1 -> 2 workers",
                      f"{by_workers['scaling_2_over_1_workers']:.2f}x (the floor's: {floor_s / floor2_s:.2f}x)"))
     rows.append(("by_video pipeline in 2 independent processes, no DataLoader", f"{by_video_scaling:.2f}x one process"))

@@ -4,7 +4,7 @@ With a plain shuffle every window is decoded on its own: from the keyframe befor
 since windows overlap, every frame about twice. That caps the raw-video pipeline near
 ``stride / (window + GOP / 2)`` of the rate at which FFmpeg decodes the same videos once.
 This order keeps each video's windows in time order, on one worker, so that worker's
-``SequentialFrameReader`` decodes the video once (``WindowDataset`` with ``reuse_readers``):
+``SequentialFrameReader`` decodes the video once (``WindowDataset`` with ``open_readers``):
 
 * each epoch the videos are shuffled under ``seed + epoch`` (as the default sampler does);
 * under DDP each rank takes a share of whole videos (balanced by window count) and all ranks

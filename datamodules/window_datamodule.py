@@ -65,7 +65,8 @@ class WindowDataModule(pl.LightningDataModule):
             decoded from the keyframe before it. ``by_video``: videos in a fresh random order,
             each video's windows in time order on one DataLoader worker, a batch mixing
             ``batch_size`` videos (``datamodules/video_order.py``): every frame is decoded
-            once per epoch, several times faster, at the price of a coarser shuffle.
+            once per epoch (1.5 to 2.6 times faster in ``benchmarks/decode_speed.py``), at the
+            price of a coarser shuffle.
         encoders: the model's encoder specs, which key the cache (the command line links
             them from ``model.*``; set them yourself when building the datamodule in Python).
 
