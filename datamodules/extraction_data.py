@@ -55,9 +55,9 @@ class VideoWindowSource:
             started = time.perf_counter()
             chunk = per_window[first : first + self.windows_per_chunk]
             needed = union_indices({f"{i}{name}": idx for i, w in enumerate(chunk) for name, idx in w.items()})
-            frames = reader.get(needed)
+            frames = torch.from_numpy(reader.get(needed))
             windows = [gather_streams(frames, needed, w) for w in chunk]
-            batch = {name: torch.from_numpy(np.stack([w[name] for w in windows])) for name in self.counts}
+            batch = {name: torch.stack([w[name] for w in windows]) for name in self.counts}
             chunk_starts = starts[first : first + self.windows_per_chunk]
             batch["starts"] = np.asarray(chunk_starts, np.int64)
             batch["text_frames"] = torch.tensor([w["text"] for w in chunk], dtype=torch.long)  # for a captions file

@@ -82,3 +82,12 @@ def test_forked_workers_do_not_touch_the_parents_open_readers(clips_root):
     got = [item["video"] for item in loader]
     assert all(torch.equal(a, b) for a, b in zip(expected, got)) and len(got) == len(expected)
     assert path in dataset._readers  # the parent's reader is still its own
+
+
+def test_gather_streams_picks_whole_frames_as_list_indexing_would():
+    frames = torch.randint(0, 256, (5, 4, 6, 3), dtype=torch.uint8)
+    decoded = [3, 7, 8, 20, 21]
+    per_stream = {"video": [3, 8, 21, 21], "text": [7]}
+    gathered = window_dataset.gather_streams(frames, decoded, per_stream)
+    assert torch.equal(gathered["video"], frames[[0, 2, 4, 4]])
+    assert torch.equal(gathered["text"], frames[[1]])
