@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from datamodules.feature_cache import CachedFeatureReader
 from datamodules.labels import FrameTargets
 from datamodules.video_io import SequentialFrameReader, read_frames
-from datamodules.windows import union_indices
+from datamodules.windows import stream_slots
 
 
 @dataclass(frozen=True)
@@ -46,12 +46,18 @@ def gather_streams(frames: torch.Tensor, decoded: list[int], per_stream: dict[st
 
 
 class WindowDataset(Dataset):
-    """Decodes the union of a window's stream indices once, then gathers each stream's frames.
+    """Decodes the union of a window's stream indices once, and hands it out once.
 
-    An item holds ``video`` (Tv, S, S, 3), ``image`` (Ti, S, S, 3) and ``text`` (Tt, S, S, 3)
-    uint8 frames (S = ``frame_size``, or the native size when None), ``target`` (C,),
-    ``frame_target`` (window, C) and ``frame_mask`` (window,) for the frames the window
-    covers (padding is masked), and ``video_index``, ``video_id``, ``start``, ``end``.
+    An item holds ``frames`` (slots, S, S, 3) uint8, the window's distinct sampled frames in
+    time order (S = ``frame_size``, or the native size when None), and ``stream_rows``: per
+    stream, which of them it reads (``windows.stream_slots``; the same for every window).
+    ``stream_frames`` turns a batch (or an item) into each stream's frames, ``video``
+    (Tv, S, S, 3), ``image`` and ``text``; the training step does it after the batch has
+    reached its device, so frames the streams share (all 16 image frames are video frames,
+    by default) cross from DataLoader workers and to the GPU once: 20 frames a window, not 36.
+    An item also holds ``target`` (C,), ``frame_target`` (window, C) and ``frame_mask``
+    (window,) for the frames the window covers (padding is masked), and ``video_index``,
+    ``video_id``, ``start``, ``end``.
 
     ``open_readers`` > 0 keeps that many videos' readers open (per process, least recently
     used closed first), each holding the frames of its last window: a video whose windows
@@ -70,6 +76,11 @@ class WindowDataset(Dataset):
         self._readers: OrderedDict[Path, SequentialFrameReader] = OrderedDict()
         self._readers_pid = os.getpid()
         self._inherited: list = []
+        counts = {name: len(indices) for name, indices in windows[0].indices.items()} if windows else {}
+        self.slot_offsets, rows = stream_slots(window, counts)
+        self.slots = len(self.slot_offsets)
+        self._rows = rows
+        self.stream_rows = {name: torch.tensor(r) for name, r in rows.items()}
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -101,13 +112,47 @@ class WindowDataset(Dataset):
             readers.popitem(last=False)
         return frames
 
+    def slot_frames(self, item: WindowItem) -> list[int]:
+        """The frame each of the window's slots holds, from the item's own stream indices."""
+        frames: list[Optional[int]] = [None] * self.slots
+        for name, rows in self._rows.items():
+            indices = item.indices.get(name, [])
+            if len(indices) != len(rows):
+                raise ValueError(f"window {item.video_id}@{item.start}: stream {name} has {len(indices)} frames, "
+                                 f"this dataset's windows {len(rows)}")
+            for slot, frame in zip(rows, indices):
+                frames[slot] = frame
+        last = max(frames, default=0)
+        for frame, offset in zip(frames, self.slot_offsets):  # at its offset, or the video's last frame (padding)
+            if frame != item.start + offset and not (frame == last < item.start + offset):
+                raise ValueError(f"window {item.video_id}@{item.start}: its frame indices were not sampled "
+                                 f"over a {self.window}-frame window")
+        return frames
+
     def __getitem__(self, index: int) -> dict:
         item = self.windows[index]
-        needed = union_indices(item.indices)
+        slots = self.slot_frames(item)
+        needed = sorted(set(slots))
         frames = torch.from_numpy(self._frames(item.path, needed))
-        sample = gather_streams(frames, needed, item.indices)
+        if len(needed) < len(slots):  # past a short video's end: slots repeat its last frame
+            frames = gather_streams(frames, needed, {"slots": slots})["slots"]
+        sample = {"frames": frames, "stream_rows": self.stream_rows}
         sample.update(target_fields(item, self.targets[item.video_index], self.window))
         return sample
+
+
+def stream_frames(sample: dict) -> dict[str, torch.Tensor]:
+    """Each stream's frames of a ``WindowDataset`` batch, (B, T, S, S, 3), or item, (T, S, S, 3),
+    picked from its shared ``frames`` by ``stream_rows``, on the device they are on. Whole
+    frames are copied with ``index_select`` over the flattened batch (fast on CPU and GPU)."""
+    frames, rows = sample["frames"], sample["stream_rows"]
+    if frames.dim() == 4:  # one item
+        return {name: frames.index_select(0, r.to(frames.device)) for name, r in rows.items()}
+    size, slots = frames.shape[:2]
+    flat = frames.flatten(0, 1)
+    offsets = torch.arange(size, device=frames.device).unsqueeze(1) * slots
+    return {name: flat.index_select(0, (r.to(frames.device) + offsets).flatten()).view(size, r.shape[1], *frames.shape[2:])
+            for name, r in rows.items()}
 
 
 def target_fields(item: WindowItem, targets: FrameTargets, window: int) -> dict:

@@ -66,3 +66,19 @@ def window_indices(
 def union_indices(per_stream: Mapping[str, list[int]]) -> list[int]:
     """Sorted distinct frames needed by all streams of a window: each is decoded once."""
     return sorted({i for indices in per_stream.values() for i in indices})
+
+
+def stream_slots(window: int, counts: Mapping[str, int]) -> tuple[list[int], dict[str, list[int]]]:
+    """How the streams of a window share its sampled frames.
+
+    Every window samples the same positions relative to its start (``uniform_indices``), so
+    the distinct positions of all streams (the window's *slots*, in time order) and which
+    slot each stream's frames come from are the same for every window. Returns the slots'
+    offsets from the window's start and, per stream, its frames' slots: with
+    ``{"video": 16, "image": 16, "text": 4}`` over 64 frames, 20 slots hold all 36 frames.
+    (Past a short video's end several slots hold the same clamped frame; the mapping holds.)
+    """
+    offsets = {name: uniform_indices(0, window, count, window) for name, count in counts.items()}
+    slots = sorted({offset for stream in offsets.values() for offset in stream})
+    slot_of = {offset: slot for slot, offset in enumerate(slots)}
+    return slots, {name: [slot_of[offset] for offset in stream] for name, stream in offsets.items()}

@@ -7,6 +7,7 @@ from typing import Any, Optional
 import lightning.pytorch as pl
 import torch
 
+from datamodules.window_dataset import stream_frames
 from lightning_app.errors import ConfigError
 from models.feature_extractor import FrozenFeatureExtractor
 from models.epoch_predictions import EpochPredictions
@@ -129,14 +130,16 @@ class VideoFusionModule(pl.LightningModule):
             self.extractor = None  # features come from the cache: no encoder stays in memory
 
     def features(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """The stream features of a batch: from the frozen encoders (raw frames ``video``,
-        ``image``, ``text``), or as cached (``features``)."""
+        """The stream features of a batch: from the frozen encoders (raw frames: ``frames`` shared
+        by the streams, as ``WindowDataset`` batches them, or ``video``, ``image``, ``text``), or
+        as cached (``features``)."""
         if "features" in batch:
             return {name: value.float() for name, value in batch["features"].items()}
         if self.extractor is None:
             raise ConfigError("this model was set up to read cached features, but the batch holds frames")
         captions_for = (batch["video_path"], batch["text_frames"]) if "text_frames" in batch else None
-        features, _ = self.extractor(batch["video"], batch["image"], batch["text"], captions_for)
+        streams = stream_frames(batch) if "frames" in batch else batch  # a WindowDataset batch shares its frames
+        features, _ = self.extractor(streams["video"], streams["image"], streams["text"], captions_for)
         return features
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:

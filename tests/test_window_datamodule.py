@@ -5,6 +5,7 @@ import pytest
 
 from datamodules.demo import SyntheticVideoDataModule
 from datamodules.dvd import DVDDataModule, write_manifest
+from datamodules.window_dataset import stream_frames
 from lightning_app.errors import ConfigError, DataError
 
 
@@ -16,7 +17,9 @@ def test_splits_by_video_never_by_window(clips_root):
     assert train and val and not train & val and len(train | val) == 8
     assert len(dm.datasets["train"]) > len(train)  # several windows per video
     batch = next(iter(dm.train_dataloader()))
-    assert batch["video"].shape[1:] == (16, 32, 32, 3) and batch["text"].shape[1:] == (4, 32, 32, 3)
+    assert batch["frames"].shape[1:] == (20, 32, 32, 3)  # the streams' 36 frames, 20 of them distinct
+    streams = stream_frames(batch)
+    assert streams["video"].shape[1:] == (16, 32, 32, 3) and streams["text"].shape[1:] == (4, 32, 32, 3)
     assert batch["target"].shape[1:] == (1,) and batch["frame_target"].shape[1:] == (64, 1)
 
 

@@ -4,7 +4,7 @@ import torch
 from datamodules import window_dataset
 from datamodules.video_io import read_frames
 from datamodules.labels import constant_targets
-from datamodules.window_dataset import WindowDataset, WindowItem
+from datamodules.window_dataset import WindowDataset, WindowItem, stream_frames
 from datamodules.windows import window_indices
 
 
@@ -21,9 +21,11 @@ def test_item_gathers_each_stream_from_one_decode(clips_root, monkeypatch):
     window = WindowItem(0, "v", path, 0, 64, np.array([1.0], np.float32), indices)
     item = WindowDataset([window], {0: constant_targets(1, 72)}, window=64, frame_size=None)[0]
     assert len(calls) == 1 and calls[0] == sorted(set(indices["video"]) | set(indices["text"]))
-    assert item["video"].shape == (16, 32, 32, 3) and item["text"].shape == (4, 32, 32, 3)
-    direct = torch.from_numpy(read_frames(path, indices["text"][:1]))
-    assert torch.equal(item["text"][0], direct[0])
+    assert item["frames"].shape == (20, 32, 32, 3)  # each distinct frame once
+    streams = stream_frames(item)
+    assert streams["video"].shape == (16, 32, 32, 3) and streams["text"].shape == (4, 32, 32, 3)
+    for name in ("video", "image", "text"):  # each stream's frames, in its order
+        assert torch.equal(streams[name], torch.from_numpy(read_frames(path, indices[name])))
     assert item["target"].tolist() == [1.0] and (item["start"], item["end"]) == (0, 64)
     assert item["frame_target"].shape == (64, 1) and bool(item["frame_mask"].all())
 
@@ -52,8 +54,7 @@ def test_open_readers_give_the_same_items_in_any_order(clips_root):
     reusing = WindowDataset(windows, targets, window=32, frame_size=16, open_readers=2)
     for index in [0, 1, 2, 3, 1, 0, 3, 2]:  # in order, then backwards
         a, b = fresh[index], reusing[index]
-        for name in ("video", "image", "text"):
-            assert torch.equal(a[name], b[name])
+        assert torch.equal(a["frames"], b["frames"])
 
 
 def test_windows_in_time_order_decode_each_frame_once(clips_root):
@@ -76,10 +77,10 @@ def test_forked_workers_do_not_touch_the_parents_open_readers(clips_root):
     path = sorted((clips_root / "clips").glob("*.mp4"))[0]
     windows = _windows_of(path)
     dataset = WindowDataset(windows, {0: constant_targets(0, 72)}, window=32, frame_size=16, open_readers=2)
-    expected = [dataset[i]["video"] for i in range(len(windows))]
+    expected = [dataset[i]["frames"] for i in range(len(windows))]
     ctx = torch.multiprocessing.get_context("fork")
     loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=2, multiprocessing_context=ctx)
-    got = [item["video"] for item in loader]
+    got = [item["frames"] for item in loader]
     assert all(torch.equal(a, b) for a, b in zip(expected, got)) and len(got) == len(expected)
     assert path in dataset._readers  # the parent's reader is still its own
 
@@ -91,3 +92,30 @@ def test_gather_streams_picks_whole_frames_as_list_indexing_would():
     gathered = window_dataset.gather_streams(frames, decoded, per_stream)
     assert torch.equal(gathered["video"], frames[[0, 2, 4, 4]])
     assert torch.equal(gathered["text"], frames[[1]])
+
+
+def test_a_batch_of_shared_frames_gives_each_items_streams(clips_root):
+    # stream_frames over a collated batch == over each item; and the items' streams are
+    # exactly the frames their indices name, also past a short video's end (clamped, repeated)
+    path = sorted((clips_root / "clips").glob("*.mp4"))[0]
+    windows = _windows_of(path) + _windows_of(path, frames=20)  # and a window running 12 frames past a short end
+    dataset = WindowDataset(windows, {0: constant_targets(0, 72)}, window=32, frame_size=16)
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(len(windows))])
+    assert batch["frames"].shape[:2] == (len(windows), dataset.slots)
+    batched = stream_frames(batch)
+    for index, window in enumerate(windows):
+        own = stream_frames(dataset[index])
+        for name, indices in window.indices.items():
+            assert torch.equal(batched[name][index], own[name])
+            assert torch.equal(own[name], torch.from_numpy(read_frames(path, sorted(set(indices)), 16))[
+                [sorted(set(indices)).index(i) for i in indices]])
+    assert windows[-1].indices["video"][-3:] == [19, 19, 19]  # clamped
+
+
+def test_items_sampled_over_another_window_are_refused(clips_root):
+    import pytest
+
+    path = sorted((clips_root / "clips").glob("*.mp4"))[0]
+    windows = _windows_of(path)  # sampled over 32 frames
+    with pytest.raises(ValueError, match="not sampled over a 64-frame window"):
+        WindowDataset(windows, {0: constant_targets(0, 72)}, window=64, frame_size=16)[0]

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datamodules.windows import uniform_indices, union_indices, window_indices, window_starts
+from datamodules.windows import stream_slots, uniform_indices, union_indices, window_indices, window_starts
 
 
 @pytest.mark.parametrize(
@@ -115,6 +115,29 @@ def test_union_is_what_every_stream_needs_once(num_frames, window, data):
         union = union_indices(per_stream)
         assert union == sorted(set(union)) and set(union) == {i for v in per_stream.values() for i in v}
         assert all(0 <= i < num_frames for i in union)
+
+
+@settings(max_examples=200, deadline=None)
+@given(num_frames=lengths, window=st.integers(min_value=1, max_value=128), data=st.data())
+def test_stream_slots_rebuild_every_windows_indices(num_frames, window, data):
+    counts = {name: data.draw(st.integers(min_value=1, max_value=window), label=name) for name in ("video", "image", "text")}
+    offsets, rows = stream_slots(window, counts)
+    assert offsets == sorted(set(offsets)) and 0 <= offsets[0] and offsets[-1] < window
+    assert sorted({slot for r in rows.values() for slot in r}) == list(range(len(offsets)))  # every slot is used
+    for start in window_starts(num_frames, window, max(1, window // 2)):
+        per_stream = window_indices(start, window, counts, num_frames)
+        slot_frames = {}
+        for name, stream_rows in rows.items():
+            assert len(stream_rows) == counts[name]
+            for slot, frame in zip(stream_rows, per_stream[name]):
+                assert slot_frames.setdefault(slot, frame) == frame  # one slot, one frame, whichever stream reads it
+                assert frame == min(start + offsets[slot], num_frames - 1)
+        assert sorted(set(slot_frames.values())) == union_indices(per_stream)
+
+
+def test_stream_slots_of_the_default_window():
+    offsets, rows = stream_slots(64, {"video": 16, "image": 16, "text": 4})
+    assert len(offsets) == 20 and rows["video"] == rows["image"] and len(set(rows["video"]) | set(rows["text"])) == 20
 
 
 def test_bad_window_settings_are_config_errors():
