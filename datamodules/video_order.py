@@ -15,7 +15,8 @@ This order keeps each video's windows in time order, on one worker, so that work
   ``batch_size`` videos and the next batch of that worker continues them;
 * batches are interleaved across workers in the order the DataLoader hands them out (batch k
   to worker k mod W). Windows left over when a worker's count is not a multiple of the batch
-  size go last, in batches of their own.
+  size go last, in batches of their own; they are the first windows of their videos, so the
+  worker that reads one decodes only the start of its video again.
 
 The order only affects speed: any window can be read in any order, and every window of the
 rank comes exactly once per epoch (plus the padding above). The price is a coarser shuffle:
@@ -54,9 +55,12 @@ def video_order(videos: Sequence[Sequence[int]], batch_size: int, num_workers: i
             for position in sorted(positions, key=worker_videos.__getitem__):
                 lane.extend(videos[worker_videos[position]])
         stream = [lane[step] for step in range(max(map(len, lanes), default=0)) for lane in lanes if step < len(lane)]
-        full = len(stream) - len(stream) % batch_size
-        batches_per_worker.append([stream[i : i + batch_size] for i in range(0, full, batch_size)])
-        leftovers.extend(stream[full:])
+        # the windows that do not fill a batch are taken from the front: the first windows of
+        # some videos, which the worker that reads them decodes from the start cheaply (the
+        # last windows would cost it nearly the whole video)
+        extra = len(stream) % batch_size
+        leftovers.extend(stream[:extra])
+        batches_per_worker.append([stream[i : i + batch_size] for i in range(extra, len(stream), batch_size)])
     order = []
     for round_ in range(max(map(len, batches_per_worker), default=0)):
         for batches in batches_per_worker:
