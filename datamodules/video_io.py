@@ -20,6 +20,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from datamodules.forward_decoder import ForwardDecoder, NotDecordsFrames
 from datamodules.resize import resize_short_side
 from lightning_app.errors import DataError
 
@@ -176,17 +177,24 @@ class SequentialFrameReader:
 
     DECODE_BYTES = 64 * 2**20
 
-    def __init__(self, path: str | Path, frame_size: Optional[int] = None):
+    def __init__(self, path: str | Path, frame_size: Optional[int] = None, in_thread: bool = False):
+        """``in_thread`` decodes in the calling thread (``forward_decoder.ForwardDecoder``)
+        wherever that gives decord's frames exactly, and closes decord's reader, whose
+        decoder thread costs CPU while the reader stays open: for readers kept open."""
         self.path = Path(path)
         self.frame_size = frame_size
         self._reader = _open(self.path)
+        self._length = len(self._reader)
+        self._forward = ForwardDecoder.open(self.path, self._reader) if in_thread else None
+        if self._forward is not None:
+            self._reader = None  # reopened only if the forward decoder gives up
         self._fallback: Optional[PyAVFrames] = None
         self._frames: dict[int, np.ndarray] = {}
         self.decoded = 0  # frames decoded so far (each at most once)
         self._batch = 1  # frames per decode call, set from the first frame's size
 
     def __len__(self) -> int:
-        return len(self._reader)
+        return self._length
 
     def get(self, indices: Sequence[int]) -> np.ndarray:
         """Frames (N, H, W, 3) for sorted ``indices``; only the ones not yet held are decoded."""
@@ -204,6 +212,12 @@ class SequentialFrameReader:
         return np.stack([self._frames[i] for i in indices])
 
     def _get_batch(self, missing: list[int]) -> np.ndarray:
+        if self._forward is not None:
+            try:
+                return self._forward.get_batch(missing)
+            except NotDecordsFrames:
+                self._forward.close()
+                self._forward, self._reader = None, _open(self.path)  # decord from here on
         if self._fallback is None:
             try:
                 return self._reader.get_batch(missing).asnumpy()

@@ -104,7 +104,7 @@ class WindowDataset(Dataset):
         readers = self._own_readers()
         reader = readers.pop(path, None)
         if reader is None:
-            reader = SequentialFrameReader(path, self.frame_size)
+            reader = SequentialFrameReader(path, self.frame_size, in_thread=True)  # many stay open
         frames = reader.get(needed)  # a reader that fails is dropped with its error
         reader.release_before(needed[0])  # later windows of the video start later
         readers[path] = reader

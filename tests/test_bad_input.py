@@ -60,7 +60,8 @@ from datamodules.dvd import DVDDataModule, read_manifest, write_manifest
 from datamodules.feature_cache import FeatureCache, key_content
 from datamodules.stream_reader import StreamingWindowReader
 from datamodules.synthetic_videos import render_clip
-from datamodules.video_io import PyAVFrames, declared_frame_count, frame_times, probe_video, read_frames
+from datamodules.video_io import (PyAVFrames, SequentialFrameReader, declared_frame_count, frame_times, probe_video,
+                                  read_frames)
 from datamodules.window_dataset import stream_frames
 from datamodules.windows import window_starts
 from lightning_app.__main__ import main
@@ -308,6 +309,21 @@ def test_a_header_that_promises_more_frames_than_the_file_holds(zoo):
     assert reader.stopped_early.startswith(f"decoding stopped after {reader.num_frames} frames")
 
 
+def test_readers_kept_open_read_every_odd_video_as_decord_does(zoo):
+    # the by_video order keeps readers open, decoding in their own thread where PyAV's frames
+    # are decord's (forward_decoder.py); everywhere else they are decord's readers
+    in_thread = set()
+    for name, (num_frames, _) in readable(zoo).items():
+        path = zoo / "videos" / name
+        kept_open = SequentialFrameReader(path, 32, in_thread=True)
+        indices = list(range(num_frames))
+        assert np.array_equal(kept_open.get(indices), read_frames(path, indices, 32)), name
+        if kept_open._forward is not None:
+            in_thread.add(name)
+    assert {"good.mp4", "gray.mp4", "tail_cut.mp4", "one_frame.mp4", "huge.mp4"} <= in_thread
+    assert not in_thread & {"odd.avi", "tenbit.mp4", "rotated.mp4"}
+
+
 def test_corrupt_packets_mid_file_are_a_clean_error(tmp_path):
     whole = encode(tmp_path / "whole.mp4", render_clip(False, 100, 32, np.random.default_rng(3)))
     data = bytearray(whole.read_bytes())
@@ -318,6 +334,8 @@ def test_corrupt_packets_mid_file_are_a_clean_error(tmp_path):
     with pytest.raises(DataError, match=r"cannot decode .* of video .*zeroed.mp4: the video stream holds corrupt data"):
         assert probe_video(tmp_path / "zeroed.mp4").num_frames == 100
         read_frames(tmp_path / "zeroed.mp4", range(0, 100, 4))
+    with pytest.raises(DataError, match=r"cannot decode .* of video .*zeroed.mp4: the video stream holds corrupt data"):
+        SequentialFrameReader(tmp_path / "zeroed.mp4", None, in_thread=True).get(list(range(0, 100, 4)))
     reader = StreamingWindowReader(str(tmp_path / "zeroed.mp4"), 64, 32, COUNTS, 32)
     list(reader)
     assert reader.num_frames < 100 and "decoding stopped" in reader.stopped_early

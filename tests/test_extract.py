@@ -15,6 +15,7 @@ from safetensors.numpy import load_file
 from datamodules.dvd import DVDDataModule
 from datamodules.feature_cache import read_index
 from datamodules.windows import window_starts
+from datamodules.window_dataset import stream_frames
 from lightning_app.cli import cli_main
 from lightning_app.errors import DataError
 from lightning_app.extract import extract_main, run_extract
@@ -79,7 +80,8 @@ def test_cached_features_equal_features_computed_in_the_loop(extracted, clips_ro
     assert cached.uses_cache and not live.uses_cache
     extractor = FrozenFeatureExtractor(TINY_SPECS["video"], TINY_SPECS["clip"], TINY_SPECS["captioner"])
     for from_cache, frames in zip(cached.val_dataloader(), live.val_dataloader()):
-        features, _ = extractor(frames["video"], frames["image"], frames["text"])
+        streams = stream_frames(frames)
+        features, _ = extractor(streams["video"], streams["image"], streams["text"])
         assert from_cache["video_id"] == frames["video_id"] and torch.equal(from_cache["target"], frames["target"])
         for name in ("video", "image", "text"):
             assert torch.allclose(from_cache["features"][name], features[name], atol=1e-5), name
