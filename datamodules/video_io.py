@@ -232,6 +232,14 @@ class SequentialFrameReader:
         for frame in [f for f in self._frames if f < index]:
             del self._frames[frame]
 
+    def close(self) -> None:
+        """Drops the decoders and the frames held (decord's reader closes when dropped)."""
+        for decoder in (self._forward, self._fallback):
+            if decoder is not None:
+                decoder.close()
+        self._forward = self._fallback = self._reader = None
+        self._frames.clear()
+
 
 def frame_times(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Start and end time in seconds of every frame, from the container's timestamps.

@@ -97,6 +97,12 @@ class WindowDataset(Dataset):
             self._readers, self._readers_pid = OrderedDict(), os.getpid()
         return self._readers
 
+    def close_readers(self) -> None:
+        """Closes the readers this process keeps open (``open_readers``)."""
+        readers = self._own_readers()
+        while readers:
+            readers.popitem()[1].close()
+
     def _frames(self, path: Path, needed: list[int]) -> np.ndarray:
         if self.open_readers <= 0:
             # resized as they are decoded: a 4000x3000 video never holds a window of full-size frames
@@ -109,7 +115,7 @@ class WindowDataset(Dataset):
         reader.release_before(needed[0])  # later windows of the video start later
         readers[path] = reader
         while len(readers) > self.open_readers:
-            readers.popitem(last=False)
+            readers.popitem(last=False)[1].close()
         return frames
 
     def slot_frames(self, item: WindowItem) -> list[int]:

@@ -119,3 +119,14 @@ def test_items_sampled_over_another_window_are_refused(clips_root):
     windows = _windows_of(path)  # sampled over 32 frames
     with pytest.raises(ValueError, match="not sampled over a 64-frame window"):
         WindowDataset(windows, {0: constant_targets(0, 72)}, window=64, frame_size=16)[0]
+
+
+def test_close_readers_closes_what_this_process_keeps_open(clips_root):
+    path = sorted((clips_root / "clips").glob("*.mp4"))[0]
+    windows = _windows_of(path)
+    dataset = WindowDataset(windows, {0: constant_targets(0, 72)}, window=32, frame_size=16, open_readers=2)
+    first = dataset[0]["frames"]
+    reader = dataset._readers[path]
+    dataset.close_readers()
+    assert not dataset._readers and reader._forward is None and not reader._frames
+    assert torch.equal(dataset[0]["frames"], first)  # opened again when needed
