@@ -1,6 +1,7 @@
 """Decoding: the raw-video data pipeline vs the floor of decoding every frame once.
 
-    python benchmarks/decode_speed.py [--clips 12] [--size 256] [--seconds 8] [--out benchmarks/results/decode_speed.json]
+    python benchmarks/decode_speed.py [--clips 12] [--size 256] [--seconds 24] [--repeats 3]
+                                      [--out benchmarks/results/decode_speed.json]
 
 Synthetic H.264 clips (``--size`` px square, 24 fps, ``--seconds`` long, keyframe every 250
 frames, x264 defaults). Measured, all on the same clips, in this process unless noted:
@@ -8,20 +9,22 @@ frames, x264 defaults). Measured, all on the same clips, in this process unless 
 * floor: PyAV decoding every frame of every clip, one thread (FFmpeg's own decoder, as
   ``ffmpeg -threads 1 -i X -f null -`` would), frames converted to RGB;
 * training pipeline: ``WindowDataset`` items (decord decode of each window's union of stream
-  indices, gather, resize to 224 for all three streams), one process, then a DataLoader with
-  1 and 2 workers (scaling), batch size 8, the second of two epochs (workers persist, as in
-  training); in the default ``shuffled`` window order (each
-  window decoded on its own, in random order) and in the ``by_video`` order
+  indices, resize to 224 for all three streams, collated into batches of 8), in this
+  process, then with 1 and 2 DataLoader workers; the second of two epochs is timed
+  (workers persist, as in training). In the default ``shuffled`` window order (each window
+  decoded on its own, in random order) and in the ``by_video`` order
   (``datamodules/video_order.py``: each worker decodes its videos front to back, readers
-  kept open);
+  kept open). ``--repeats`` rounds over all six; each figure is the median;
 * extraction pipeline: ``VideoWindowSource`` (each clip decoded front to back once, windows
-  gathered and resized), one process.
+  gathered and resized), one process, in each round too.
 
-Each pipeline is reported as windows/s and as a fraction of the floor, where the floor in
-windows/s is (windows of the clips) / (seconds to decode all their frames). Target: at least
-0.8 of the floor per core, and near-linear scaling with workers on 2 cores. As the reference
-for scaling, the floor is also measured with the clips split over 2 processes, and so is the
-``by_video`` pipeline run in-process (no DataLoader).
+Each pipeline is reported as windows/s and as a fraction of the floor's (the windows of the
+clips over the seconds it takes to decode all their frames), and per core: its windows per
+CPU second (this process and its workers, every thread: decord decodes in a thread of its
+own, so one worker uses more than one core) over the floor's. Target: at least 0.8 of the
+floor per core, and near-linear scaling with workers on 2 cores. As the reference for
+scaling, the floor is also measured with the clips split over 2 processes (what this
+machine's two cores give), and so is the ``by_video`` pipeline in-process (no DataLoader).
 """
 
 from __future__ import annotations
@@ -53,6 +56,15 @@ def write_clips(folder: Path, clips: int, size: int, seconds: int) -> list[Path]
         write_mp4(path, render_clip(index % 2 == 0, 24 * seconds, size, rng), fps=24)
         paths.append(path)
     return paths
+
+
+def process_cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds (user + system, all threads) used so far by processes ``pids`` (Linux)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def floor_seconds(paths: list[Path]) -> tuple[float, int]:
@@ -128,11 +140,12 @@ def window_items(paths: list[Path], open_readers: int = 0):
     return WindowDataset(items, targets, WINDOW, FRAME_SIZE, open_readers)
 
 
-def training_pipeline(dataset, workers: int, order: str) -> float:
+def training_pipeline(dataset, workers: int, order: str, cpu: dict | None = None) -> float:
     """Seconds for one epoch of batches of every window, in ``order``, with ``workers``
     DataLoader workers (0: in this process). As in training, the workers persist across
     epochs; the first epoch (workers starting, readers opening) is left out and the second
-    timed."""
+    timed. ``cpu["seconds"]``, when given, gets the CPU time that epoch took in this process
+    and its workers, every thread counted (decord decodes in a thread of its own)."""
     import torch
 
     from datamodules.samplers import EpochSeededRandomSampler
@@ -144,32 +157,47 @@ def training_pipeline(dataset, workers: int, order: str) -> float:
         sampler = EpochSeededRandomSampler(dataset)
     loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH_SIZE, sampler=sampler, num_workers=workers,
                                          persistent_workers=workers > 0)
+    pids = [os.getpid()]
     for epoch in range(2):
         sampler.set_epoch(epoch)
-        started = time.perf_counter()
+        if epoch == 1 and workers > 0:
+            pids += [worker.pid for worker in loader._iterator._workers]  # persistent: the same ones again
+        cpu_started, started = process_cpu_seconds(pids), time.perf_counter()
         for _ in loader:
             pass
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    if cpu is not None:
+        cpu["seconds"] = process_cpu_seconds(pids) - cpu_started
+    getattr(dataset, "close_readers", lambda: None)()  # none left open in this process for what comes next
+    return seconds
 
 
-def extraction_pipeline(paths: list[Path]) -> tuple[float, int, int]:
+def extraction_pipeline(paths: list[Path]) -> tuple[float, float, int, int]:
+    """Seconds and CPU seconds for ``VideoWindowSource`` over every clip, windows, frames decoded."""
     from datamodules.extraction_data import VideoJob, VideoWindowSource
 
     windows = decoded = 0
-    started = time.perf_counter()
+    cpu_started, started = process_cpu_seconds([os.getpid()]), time.perf_counter()
     for path in paths:
         source = VideoWindowSource(VideoJob(path.name, path), WINDOW, STRIDE, COUNTS, FRAME_SIZE)
         for chunk in source:
             windows += len(chunk["starts"])
         decoded += source.frames_decoded
-    return time.perf_counter() - started, windows, decoded
+    return time.perf_counter() - started, process_cpu_seconds([os.getpid()]) - cpu_started, windows, decoded
+
+
+def _median(values: list[float]) -> float:
+    import statistics
+
+    return statistics.median(values)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=12)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=24)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds over the training pipelines; medians are reported")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "decode_speed.json"))
     args = parser.parse_args()
 
@@ -180,41 +208,67 @@ def main() -> None:
     torch.set_num_threads(1)  # per-core figures: resizing on one thread too
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_clips(Path(tmp), args.clips, args.size, args.seconds)
+        floor_cpu_started = process_cpu_seconds([os.getpid()])
         floor_s, frames = floor_seconds(paths)
+        floor_cpu = process_cpu_seconds([os.getpid()]) - floor_cpu_started
         floor2_s = floor_parallel_seconds(paths)
         by_video_scaling = by_video_parallel_scaling(paths)
         datasets = {"shuffled": window_items(paths), "by_video": window_items(paths, open_readers=BATCH_SIZE + 1)}
         windows = len(datasets["shuffled"])
-        train = {order: {workers: training_pipeline(dataset, workers, order) for workers in (0, 1, 2)}
-                 for order, dataset in datasets.items()}
-        extract_s, extract_windows, extract_decoded = extraction_pipeline(paths)
+        runs: dict[tuple[str, int], list[tuple[float, float]]] = {}
+        for _ in range(args.repeats):  # rounds, so that a slow spell of the machine hits every pipeline
+            for order, dataset in datasets.items():
+                for workers in (0, 1, 2):
+                    cpu: dict = {}
+                    seconds = training_pipeline(dataset, workers, order, cpu)
+                    runs.setdefault((order, workers), []).append((seconds, cpu["seconds"]))
+            extracted = extraction_pipeline(paths)
+            runs.setdefault(("extraction", 0), []).append(extracted[:2])
+        extract_windows, extract_decoded = extracted[2:]
+        extraction_runs = runs.pop(("extraction", 0))
+        extract_s, extract_cpu = (_median([m[i] for m in extraction_runs]) for i in (0, 1))
     floor_wps = windows / floor_s
+
+    def figures(seconds: float, cpu_seconds: float, count: int = windows) -> dict:
+        return {"seconds": seconds, "cpu_seconds": cpu_seconds, "windows_per_second": count / seconds,
+                "of_floor": count / seconds / floor_wps, "cores_used": cpu_seconds / seconds,
+                "per_core_of_floor": (count / cpu_seconds) / (windows / floor_cpu)}
+
+    training: dict = {}
+    for (order, workers), measured in runs.items():
+        training.setdefault(order, {})[str(workers)] = dict(
+            figures(_median([m[0] for m in measured]), _median([m[1] for m in measured])),
+            runs=[{"seconds": m[0], "cpu_seconds": m[1]} for m in measured])
+    for by_workers in training.values():
+        by_workers["scaling_2_over_1_workers"] = by_workers["1"]["seconds"] / by_workers["2"]["seconds"]
     results = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "clips": args.clips, "size": args.size, "seconds": args.seconds, "frames": frames, "windows": windows,
-        "floor": {"seconds": floor_s, "frames_per_second": frames / floor_s, "windows_per_second": floor_wps},
+        "repeats": args.repeats,
+        "floor": dict(figures(floor_s, floor_cpu), frames_per_second=frames / floor_s),
         "floor_2_processes": {"seconds": floor2_s, "windows_per_second": windows / floor2_s, "scaling": floor_s / floor2_s},
         "by_video_2_independent_processes_scaling": by_video_scaling,
-        "training": {order: {str(w): {"seconds": s, "windows_per_second": windows / s, "of_floor": windows / s / floor_wps}
-                             for w, s in by_workers.items()} for order, by_workers in train.items()},
-        "extraction": {"seconds": extract_s, "windows_per_second": extract_windows / extract_s,
-                       "of_floor": extract_windows / extract_s / floor_wps, "frames_decoded": extract_decoded},
+        "training": training,
+        "extraction": dict(figures(extract_s, extract_cpu, extract_windows), frames_decoded=extract_decoded),
     }
-    rows = [("floor: PyAV, every frame, 1 thread", f"{frames / floor_s:.0f} frames/s = {floor_wps:.1f} windows/s"),
-            ("floor in 2 processes (this machine's own scaling)",
-             f"{windows / floor2_s:.1f} windows/s ({floor_s / floor2_s:.2f}x one process)")]
-    for order, by_workers in results["training"].items():
-        for workers, value in by_workers.items():
-            label = "in-process" if workers == "0" else f"DataLoader, {workers} worker(s)"
-            rows.append((f"training pipeline, {order} order, {label}",
-                         f"{value['windows_per_second']:.1f} windows/s ({value['of_floor']:.2f} of floor)"))
-        by_workers["scaling_2_over_1_workers"] = by_workers["1"]["seconds"] / by_workers["2"]["seconds"]
-        rows.append((f"training pipeline, {order} order, scaling 1 -> 2 workers",
-                     f"{by_workers['scaling_2_over_1_workers']:.2f}x (the floor's: {floor_s / floor2_s:.2f}x)"))
-    rows.append(("by_video pipeline in 2 independent processes, no DataLoader", f"{by_video_scaling:.2f}x one process"))
-    rows.append(("extraction pipeline (sequential, once per clip)",
-                 f"{results['extraction']['windows_per_second']:.1f} windows/s ({results['extraction']['of_floor']:.2f} of floor)"))
-    print_table(f"decoding ({args.clips} clips, {args.size} px, {frames} frames, {windows} windows)", ("", "value"), rows)
+
+    def row(label: str, value: dict) -> tuple:
+        return (label, f"{value['windows_per_second']:.1f}", f"{value['of_floor']:.2f}", f"{value['cores_used']:.2f}",
+                f"{value['per_core_of_floor']:.2f}")
+
+    rows = [row(f"floor: PyAV, every frame, 1 thread ({frames / floor_s:.0f} frames/s)", results["floor"]),
+            (f"floor in 2 processes: {floor_s / floor2_s:.2f}x one (this machine's scaling)", f"{windows / floor2_s:.1f}",
+             f"{floor_s / floor2_s:.2f}", "", "")]
+    for order, by_workers in training.items():
+        for workers in ("0", "1", "2"):
+            label = "in-process" if workers == "0" else f"{workers} DataLoader worker(s)"
+            rows.append(row(f"training, {order} order, {label}", by_workers[workers]))
+        rows.append((f"training, {order} order: 2 workers / 1 = {by_workers['scaling_2_over_1_workers']:.2f}x", "", "", "",
+                     ""))
+    rows.append((f"by_video in 2 independent processes, no DataLoader: {by_video_scaling:.2f}x one", "", "", "", ""))
+    rows.append(row("extraction (sequential, once per clip)", results["extraction"]))
+    print_table(f"decoding ({args.clips} clips, {args.size} px, {frames} frames, {windows} windows; medians of "
+                f"{args.repeats})", ("", "windows/s", "of floor", "cores used", "per core, of floor's"), rows)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {args.out}")
