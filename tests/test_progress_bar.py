@@ -1,3 +1,9 @@
+import io
+import re
+
+import lightning.pytorch as pl
+import torch
+
 from callbacks.progress_bar import ThrottledRichProgressBar
 
 
@@ -8,3 +14,22 @@ def test_draws_at_most_every_interval_and_always_on_the_last_batch(monkeypatch):
     due = [bar._due(index, 6) for index in range(6)]
     # 10.0 drawn; 10.1, 10.2 too soon; 10.3 is 0.3 s later; 10.6 is 0.3 s later; the last batch always
     assert due == [True, False, False, True, True, True]
+
+
+class _Items(torch.utils.data.IterableDataset):  # no len: the bar's total is unknown
+    def __iter__(self):
+        return iter(torch.ones(7, 1).split(1))
+
+
+class _Identity(pl.LightningModule):
+    def predict_step(self, batch, batch_idx):
+        return batch
+
+
+def test_unknown_total_shows_the_last_batch_at_the_end():
+    screen = io.StringIO()
+    bar = ThrottledRichProgressBar(interval_s=3600.0, console_kwargs={"file": screen, "force_terminal": True, "width": 120})
+    trainer = pl.Trainer(accelerator="cpu", callbacks=[bar], logger=False, enable_model_summary=False)
+    trainer.predict(_Identity(), dataloaders=torch.utils.data.DataLoader(_Items(), batch_size=None), return_predictions=False)
+    drawn = re.findall(r"(\d+)/--", screen.getvalue())
+    assert drawn and drawn[-1] == "7", drawn  # the first batch drew (interval), the rest only at the end
