@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import BasePredictionWriter
+import numpy as np
+from lightning.pytorch.callbacks import Callback
 
 from datamodules.feature_cache import FeatureCache
 from lightning_app.errors import DataError
@@ -16,35 +17,59 @@ from lightning_app.errors import DataError
 RANK_REPORT = "extract_report.rank{rank}.json"
 
 
-class FeatureCacheWriter(BasePredictionWriter):
-    """Writes each video's features the moment they are ready (so an interrupted run keeps
-    them), records failures, and leaves a per-rank report (videos done, failures, seconds
-    spent decoding, encoding and writing) in the cache folder for the command to merge."""
+class FeatureCacheWriter(Callback):
+    """Puts each video's chunks together (chunks of several videos arrive interleaved, each
+    video's in order) and writes the video's file the moment its last chunk is in, so an
+    interrupted run keeps it. Records failures: a video that fails part way is dropped, chunks
+    and all. Leaves a per-rank report (videos done, failures, seconds spent decoding, encoding
+    and writing) in the cache folder for the command to merge.
+
+    A plain callback, not a ``BasePredictionWriter``: it needs no sample indices, which
+    Lightning cannot track for the iterable dataset that ``extract`` predicts over."""
 
     def __init__(self, cache: FeatureCache):
-        super().__init__(write_interval="batch")
+        super().__init__()
         self.cache = cache
         self.report: dict[str, Any] = {"done": [], "errors": [], "seconds": {"decode": 0.0, "encode": 0.0, "write": 0.0},
                                        "windows": 0, "frames_decoded": 0}
+        self._parts: dict[str, list[dict[str, Any]]] = {}  # chunks of the videos not complete yet
+        self._failed: set[str] = set()
 
-    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx) -> None:
-        if "error" in prediction:
-            self.report["errors"].append({"video": prediction["video"], "reason": prediction["error"]})
+    def _fail(self, video: str, reason: str) -> None:
+        self._parts.pop(video, None)
+        self._failed.add(video)
+        self.report["errors"].append({"video": video, "reason": reason})
+
+    def on_predict_batch_end(self, trainer, pl_module, prediction, batch, batch_idx, dataloader_idx=0) -> None:
+        video = prediction["video"]
+        if video in self._failed:  # the rest of a video that failed part way
             return
+        if "error" in prediction:
+            self._fail(video, prediction["error"])
+            return
+        self._parts.setdefault(video, []).append(prediction)
+        self.report["seconds"]["encode"] += prediction["seconds"]["encode"]
+        if prediction["last"]:
+            self._write(self._parts.pop(video))
+
+    def _write(self, parts: list[dict[str, Any]]) -> None:
+        last = parts[-1]
         started = time.perf_counter()
+        features = {name: np.concatenate([p["features"][name] for p in parts]) for name in last["features"]}
+        starts = np.concatenate([p["starts"] for p in parts])
+        ends = np.concatenate([p["ends"] for p in parts])
+        captions = [caption for p in parts for caption in p["captions"]]
         try:  # e.g. an encoder gave NaN for this video: record it, the others go on
-            self.cache.write(prediction["video"], Path(prediction["path"]), prediction["features"], prediction["starts"],
-                             prediction["ends"], prediction["num_frames"], prediction["captions"])
+            self.cache.write(last["video"], Path(last["path"]), features, starts, ends, last["num_frames"], captions)
         except DataError as error:
-            self.report["errors"].append({"video": prediction["video"], "reason": str(error)})
+            self._fail(last["video"], str(error))
             return
         seconds = self.report["seconds"]
         seconds["write"] += time.perf_counter() - started
-        seconds["decode"] += prediction["seconds"]["decode"]
-        seconds["encode"] += prediction["seconds"]["encode"]
-        self.report["done"].append(prediction["video"])
-        self.report["windows"] += len(prediction["starts"])
-        self.report["frames_decoded"] += prediction["frames_decoded"]
+        seconds["decode"] += last["seconds"]["decode"]  # the video's total so far, at its last chunk
+        self.report["done"].append(last["video"])
+        self.report["windows"] += len(starts)
+        self.report["frames_decoded"] += last["frames_decoded"]
 
     def on_predict_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         path = self.cache.directory / RANK_REPORT.format(rank=trainer.global_rank)

@@ -1,5 +1,10 @@
-"""What ``extract`` iterates over: one item per video, yielding its windows' frames in chunks,
-decoded front to back once."""
+"""What ``extract`` iterates over: every video's windows in chunks, each video decoded front to
+back once.
+
+``VideoChunkStream`` is the extraction DataLoader's dataset. Its DataLoader workers each take
+a share of the videos and decode them in parallel while the encoders run in the main process;
+with no workers, a background thread decodes a chunk or two ahead of the encoders instead.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,13 @@ from typing import Optional
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+import torch.distributed as dist
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from datamodules.prefetch import prefetch
 from datamodules.video_io import SequentialFrameReader
-from datamodules.window_dataset import gather_streams
 from datamodules.windows import union_indices, window_indices, window_starts
+from lightning_app.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -27,8 +34,13 @@ class VideoJob:
 class VideoWindowSource:
     """Iterating yields chunks of up to ``windows_per_chunk`` consecutive windows::
 
-        {"starts": (B,), "ends": (B,), "text_frames": (B, Tt), "video": (B, Tv, S, S, 3), "image": ..., "text": ...}
+        {"frames": (F, S, S, 3) uint8, "rows": {"video": (B, Tv), "image": ..., "text": ...},
+         "starts": (B,), "ends": (B,), "text_frames": (B, Tt), "last": whether it is the video's last chunk}
 
+    ``frames`` holds the chunk's distinct sampled frames once, in time order, and ``rows``
+    each window's stream frames among them (``chunk_streams`` picks them out): overlapping
+    windows share frames, so a chunk of 8 windows (64 frames, stride 32, 16/16/4 per stream)
+    carries 90 frames, not 288, from a DataLoader worker and to the GPU.
     Frames shared by overlapping windows are decoded once; frames before the next chunk's
     first index are released, so memory holds about one chunk of frames.
     ``decode_seconds`` and ``num_frames`` are filled in while iterating.
@@ -55,13 +67,15 @@ class VideoWindowSource:
             started = time.perf_counter()
             chunk = per_window[first : first + self.windows_per_chunk]
             needed = union_indices({f"{i}{name}": idx for i, w in enumerate(chunk) for name, idx in w.items()})
-            frames = torch.from_numpy(reader.get(needed))
-            windows = [gather_streams(frames, needed, w) for w in chunk]
-            batch = {name: torch.stack([w[name] for w in windows]) for name in self.counts}
+            position = {frame: row for row, frame in enumerate(needed)}
+            batch = {"frames": torch.from_numpy(reader.get(needed)),
+                     "rows": {name: torch.tensor([[position[i] for i in w[name]] for w in chunk], dtype=torch.long)
+                              for name in self.counts}}
             chunk_starts = starts[first : first + self.windows_per_chunk]
             batch["starts"] = np.asarray(chunk_starts, np.int64)
             batch["text_frames"] = torch.tensor([w["text"] for w in chunk], dtype=torch.long)  # for a captions file
             batch["ends"] = np.minimum(batch["starts"] + self.window, self.num_frames)
+            batch["last"] = first + self.windows_per_chunk >= len(starts)
             if first + self.windows_per_chunk < len(starts):
                 reader.release_before(min(min(idx) for idx in per_window[first + self.windows_per_chunk].values()))
             self.frames_decoded = reader.decoded
@@ -69,21 +83,82 @@ class VideoWindowSource:
             yield batch
 
 
-class VideoJobDataset(Dataset):
-    """One ``VideoWindowSource`` per video; decoding happens when the source is iterated."""
+def _shard(items: list, share: int, shares: int) -> list:
+    return items[share::shares]
+
+
+def _rank_and_world() -> tuple[int, int]:
+    """This process's rank among the processes extracting together (0 of 1 outside DDP).
+    DataLoader workers cannot ask: they see no process group, so ``VideoChunkLoader`` asks
+    before it starts them."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def chunk_streams(chunk: dict) -> dict[str, torch.Tensor]:
+    """Each stream's frames of a chunk, (B, T, S, S, 3), picked from its ``frames`` by ``rows``
+    on the device the frames are on (whole frames, with ``index_select``)."""
+    frames = chunk["frames"]
+    return {name: frames.index_select(0, rows.to(frames.device).flatten()).view(*rows.shape, *frames.shape[1:])
+            for name, rows in chunk["rows"].items()}
+
+
+class VideoChunkStream(IterableDataset):
+    """Every chunk of every video this process extracts, each video decoded front to back once.
+
+    Items (use ``batch_size=None`` and ``collate_fn=as_is``) are a ``VideoWindowSource`` chunk
+    plus ``"name"`` (the video's cache name), ``"path"``, ``"num_frames"``, and the video's
+    ``"decode_seconds"`` and ``"frames_decoded"`` so far; or ``{"name", "error"}`` for a video
+    that cannot be read, after whatever chunks of it came before (drop those).
+
+    Under DDP each rank takes every ``world``-th video (iterate it through ``VideoChunkLoader``,
+    which tells it the rank); each DataLoader worker of a rank takes every ``num_workers``-th
+    of those. Chunks of different videos interleave as the workers
+    hand them over; a video's own chunks arrive in order. With no workers, a background thread
+    decodes ``decode_ahead`` chunks ahead of the consumer.
+    """
 
     def __init__(self, jobs: list[VideoJob], window: int, stride: int, counts: Mapping[str, int],
-                 frame_size: Optional[int], windows_per_chunk: int = 8):
-        self.jobs = jobs
+                 frame_size: Optional[int], windows_per_chunk: int = 8, decode_ahead: int = 2):
+        self.jobs = list(jobs)
         self.args = (window, stride, dict(counts), frame_size, windows_per_chunk)
+        self.decode_ahead = decode_ahead
+        self.rank_and_world: Optional[tuple[int, int]] = None  # set by the loader, in the rank's process
 
-    def __len__(self) -> int:
-        return len(self.jobs)
+    def share(self) -> list[VideoJob]:
+        """The videos this process (rank, then DataLoader worker) decodes."""
+        rank, world = self.rank_and_world or _rank_and_world()
+        info = get_worker_info()
+        mine = _shard(self.jobs, rank, world)
+        return _shard(mine, info.id, info.num_workers) if info is not None else mine
 
-    def __getitem__(self, index: int) -> VideoWindowSource:
-        return VideoWindowSource(self.jobs[index], *self.args)
+    def _chunks(self, jobs: list[VideoJob]) -> Iterator[dict]:
+        for job in jobs:
+            source = VideoWindowSource(job, *self.args)
+            try:
+                for chunk in source:
+                    chunk.update(name=job.name, path=str(job.path), num_frames=source.num_frames,
+                                 decode_seconds=source.decode_seconds, frames_decoded=source.frames_decoded)
+                    yield chunk
+            except DataError as error:
+                yield {"name": job.name, "error": str(error)}
+
+    def __iter__(self) -> Iterator[dict]:
+        chunks = self._chunks(self.share())
+        return chunks if get_worker_info() is not None else prefetch(chunks, self.decode_ahead)
 
 
-def first_item(batch: list):
-    """collate_fn for batches of one video source."""
-    return batch[0]
+class VideoChunkLoader(DataLoader):
+    """The DataLoader for a ``VideoChunkStream`` (``batch_size=None``, ``collate_fn=as_is``).
+    Before its workers start, it tells the stream this process's DDP rank: the workers copy
+    the stream, but cannot see the process group themselves."""
+
+    def __iter__(self):
+        self.dataset.rank_and_world = _rank_and_world()
+        return super().__iter__()
+
+
+def as_is(item):
+    """collate_fn for ``batch_size=None``: the item unchanged (no numpy-to-tensor conversion)."""
+    return item

@@ -4,6 +4,8 @@ dataset and write the feature cache (``datamodules/feature_cache.py``).
 
 * Videos already in the cache for the current key are skipped, so an interrupted run resumes.
 * Each video is decoded front to back once; its file is written to a temporary name and renamed.
+  ``--data.num_workers`` DataLoader workers decode videos in parallel (each its own share)
+  while the encoders run; with 0, one background thread decodes ahead of them.
 * With several devices (``--trainer.devices 4``, ``--trainer.strategy ddp``), or under
   ``torchrun`` / SLURM with ``--trainer.num_nodes N``, each rank takes a disjoint share of the
   videos (Lightning's unrepeated distributed sampler for prediction) and together they cover all.
@@ -15,13 +17,12 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from torch.utils.data import DataLoader
-
 from callbacks.feature_writer import RANK_REPORT, FeatureCacheWriter
-from datamodules.extraction_data import VideoJob, VideoJobDataset, first_item
+from datamodules.extraction_data import VideoChunkLoader, VideoChunkStream, VideoJob, as_is
 from datamodules.video_io import frame_count
 from datamodules.windows import window_starts
 from lightning_app.errors import ConfigError
@@ -70,10 +71,13 @@ def run_extract(args: Sequence[str]) -> dict[str, Any]:
     skipped = len(names) - len(todo)
     report: dict[str, Any] = {"done": [], "errors": [], "seconds": {}, "windows": 0, "frames_decoded": 0}
     if todo:
-        dataset = VideoJobDataset(todo, datamodule.window, datamodule.stride, datamodule.counts, datamodule.frame_size)
-        loader = DataLoader(dataset, batch_size=1, collate_fn=first_item, num_workers=0)
+        chunks = VideoChunkStream(todo, datamodule.window, datamodule.stride, datamodule.counts, datamodule.frame_size)
+        # workers (--data.num_workers) decode videos in parallel while the encoders run here
+        loader = VideoChunkLoader(chunks, batch_size=None, collate_fn=as_is, num_workers=datamodule.num_workers)
         trainer.callbacks.append(FeatureCacheWriter(cache))
-        trainer.predict(FeatureExtractionModule(cli.model.extractor), dataloaders=loader, return_predictions=False)
+        with warnings.catch_warnings():  # one pass over the videos: workers that persist would gain nothing
+            warnings.filterwarnings("ignore", message=r".*persistent_workers=True.*predict_dataloader.*")
+            trainer.predict(FeatureExtractionModule(cli.model.extractor), dataloaders=loader, return_predictions=False)
         if trainer.world_size > 1 and trainer.strategy.launcher is None:
             trainer.strategy.barrier()
     if trainer.global_rank != 0:

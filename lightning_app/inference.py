@@ -13,7 +13,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from datamodules.extraction_data import VideoJob, VideoWindowSource
+from datamodules.extraction_data import VideoJob, VideoWindowSource, chunk_streams
 from datamodules.prefetch import prefetch
 from datamodules.stream_reader import StreamingWindowReader
 from datamodules.video_io import declared_frame_count, frame_times, truncation_warning
@@ -79,7 +79,7 @@ class VideoPredictor:
         source = VideoWindowSource(VideoJob(name, path), s.window, s.stride, s.counts, s.frame_size, self.windows_per_batch)
         starts, ends, preds = [], [], []
         for chunk in prefetch(source):
-            preds.append(self.predict_frames(chunk, path))
+            preds.append(self.predict_frames({**chunk_streams(chunk), "text_frames": chunk["text_frames"]}, path))
             starts.append(chunk["starts"])
             ends.append(chunk["ends"])
         begin, finish = frame_times(path)

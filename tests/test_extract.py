@@ -185,15 +185,28 @@ def test_killed_extraction_resumes_to_the_same_cache(extracted, tmp_path):
             assert (value == resumed_files[name][key]).all(), (name, key)
 
 
-@pytest.mark.slow
-def test_two_processes_share_the_videos(extracted, clips_root, tmp_path):
+def _same_files(one: dict, other: dict) -> None:
+    assert one.keys() == other.keys()
+    for name in one:
+        assert one[name].keys() == other[name].keys()
+        for key in one[name]:
+            assert (one[name][key] == other[name][key]).all(), (name, key)
+
+
+def test_decoding_workers_write_the_same_cache(extracted, clips_root, tmp_path):
     summary, _ = extracted
-    split = run_extract(_args(clips_root, tmp_path / "cache", "--trainer.strategy", "ddp_spawn", "--trainer.devices", "2"))
+    parallel = run_extract(_args(clips_root, tmp_path / "cache", "--data.num_workers", "2"))
+    assert parallel["complete"] and parallel["extracted"] == 8 and parallel["windows"] == summary["windows"]
+    _same_files(_files(summary), _files(parallel))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 2])  # a rank's decoding workers take shares of that rank's videos only
+def test_two_processes_share_the_videos(extracted, clips_root, tmp_path, workers):
+    summary, _ = extracted
+    split = run_extract(_args(clips_root, tmp_path / "cache", "--trainer.strategy", "ddp_spawn", "--trainer.devices", "2",
+                              "--data.num_workers", str(workers)))
     shares = [set(videos) for videos in split["done_by_rank"].values()]
     assert len(shares) == 2 and all(shares) and not shares[0] & shares[1]
-    assert len(shares[0] | shares[1]) == 8 and split["complete"]
-    single, double = _files(summary), _files(split)
-    assert single.keys() == double.keys()
-    for name in single:
-        for key in single[name]:
-            assert (single[name][key] == double[name][key]).all(), (name, key)
+    assert len(shares[0] | shares[1]) == 8 and split["complete"] and split["windows"] == summary["windows"]
+    _same_files(_files(summary), _files(split))

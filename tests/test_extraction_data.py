@@ -1,0 +1,90 @@
+"""VideoChunkStream: the extraction DataLoader's dataset, in one process and in workers."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+import datamodules.extraction_data as extraction_data
+from datamodules.extraction_data import VideoChunkStream, VideoJob, VideoWindowSource, as_is, chunk_streams
+from datamodules.video_io import read_frames
+from datamodules.windows import window_indices, window_starts
+
+COUNTS = {"video": 4, "image": 4, "text": 2}
+
+
+def _jobs(clips_root):
+    return [VideoJob(p.name, p) for p in sorted((clips_root / "clips").glob("*.mp4"))]
+
+
+def _stream(jobs, **kwargs):
+    return VideoChunkStream(jobs, window=16, stride=8, counts=COUNTS, frame_size=16, windows_per_chunk=3, **kwargs)
+
+
+def _by_video(items) -> dict[str, list[dict]]:
+    grouped: dict[str, list[dict]] = {}
+    for item in items:
+        grouped.setdefault(item["name"], []).append(item)
+    return grouped
+
+
+def test_workers_give_each_video_once_with_the_chunks_of_one_process(clips_root):
+    jobs = _jobs(clips_root)
+    alone = _by_video(_stream(jobs))
+    loader = DataLoader(_stream(jobs), batch_size=None, collate_fn=as_is, num_workers=2)
+    workers = _by_video(loader)
+    assert sorted(alone) == sorted(workers) == sorted(job.name for job in jobs)
+    for name, chunks in alone.items():
+        theirs = workers[name]
+        assert [c["last"] for c in chunks] == [False] * (len(chunks) - 1) + [True]
+        starts = [int(s) for c in chunks for s in c["starts"]]
+        assert starts == window_starts(chunks[0]["num_frames"], 16, 8)  # every window, in order, once
+        assert len(theirs) == len(chunks)
+        for mine, other in zip(chunks, theirs):
+            assert (mine["starts"] == other["starts"]).all() and mine["last"] == other["last"]
+            assert torch.equal(mine["frames"], other["frames"]), name
+            for stream in COUNTS:
+                assert torch.equal(mine["rows"][stream], other["rows"][stream]), (name, stream)
+        assert chunks[-1]["frames_decoded"] == theirs[-1]["frames_decoded"] > 0
+
+
+def test_each_window_gets_the_frames_of_its_own_stream_indices(clips_root):
+    job = _jobs(clips_root)[0]
+    source = VideoWindowSource(job, window=16, stride=8, counts=COUNTS, frame_size=16, windows_per_chunk=3)
+    chunks = list(source)
+    assert len(chunks) > 1  # more than one chunk: the frames of earlier ones are released on the way
+    for chunk in chunks:
+        streams = chunk_streams(chunk)
+        assert len(chunk["frames"]) == len(torch.unique(torch.cat([r.flatten() for r in chunk["rows"].values()])))
+        for row, start in enumerate(chunk["starts"].tolist()):
+            wanted = window_indices(start, 16, COUNTS, source.num_frames)
+            for stream, indices in wanted.items():
+                alone = torch.from_numpy(read_frames(job.path, indices, frame_size=16))  # one window on its own
+                assert streams[stream].shape[:2] == (len(chunk["starts"]), COUNTS[stream])
+                assert torch.equal(streams[stream][row], alone), (start, stream)
+            assert chunk["text_frames"][row].tolist() == wanted["text"]
+
+
+def test_videos_are_shared_by_rank_then_by_worker(clips_root, monkeypatch):
+    jobs = _jobs(clips_root)
+    taken = []
+    for rank in range(2):
+        for worker in range(3):
+            monkeypatch.setattr(extraction_data, "_rank_and_world", lambda rank=rank: (rank, 2))
+            monkeypatch.setattr(extraction_data, "get_worker_info", lambda worker=worker: SimpleNamespace(id=worker, num_workers=3))
+            share = _stream(jobs).share()
+            assert share == jobs[rank::2][worker::3]
+            taken += share
+    assert sorted(taken, key=lambda job: job.name) == jobs  # all of them, none twice
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_unreadable_video_is_an_error_item_and_the_others_go_on(clips_root, tmp_path, workers):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    jobs = [VideoJob("broken", broken), *_jobs(clips_root)[:2]]
+    items = list(DataLoader(_stream(jobs), batch_size=None, collate_fn=as_is, num_workers=workers))
+    errors = [item for item in items if "error" in item]
+    assert [e["name"] for e in errors] == ["broken"] and "cannot read video" in errors[0]["error"]
+    assert sorted(_by_video(i for i in items if "error" not in i)) == [job.name for job in jobs[1:]]
