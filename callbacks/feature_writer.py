@@ -22,7 +22,12 @@ class FeatureCacheWriter(Callback):
     video's in order) and writes the video's file the moment its last chunk is in, so an
     interrupted run keeps it. Records failures: a video that fails part way is dropped, chunks
     and all. Leaves a per-rank report (videos done, failures, seconds spent decoding, encoding
-    and writing) in the cache folder for the command to merge.
+    and writing, and waiting for frames) in the cache folder for the command to merge.
+
+    ``wait_for_frames`` is how long the encoders sat idle between chunks: from the end of one
+    chunk (written) to the start of the next (decoded, on the device), and from the start to
+    the first chunk. Near zero, decoding keeps up with the encoders; a large share of the run
+    says more decoding workers (``--data.num_workers``) would speed extraction up.
 
     A plain callback, not a ``BasePredictionWriter``: it needs no sample indices, which
     Lightning cannot track for the iterable dataset that ``extract`` predicts over."""
@@ -30,8 +35,10 @@ class FeatureCacheWriter(Callback):
     def __init__(self, cache: FeatureCache):
         super().__init__()
         self.cache = cache
-        self.report: dict[str, Any] = {"done": [], "errors": [], "seconds": {"decode": 0.0, "encode": 0.0, "write": 0.0},
+        self.report: dict[str, Any] = {"done": [], "errors": [], "seconds": {"decode": 0.0, "encode": 0.0, "write": 0.0,
+                                                                     "wait_for_frames": 0.0},
                                        "windows": 0, "frames_decoded": 0}
+        self._idle_since: float | None = None
         self._parts: dict[str, list[dict[str, Any]]] = {}  # chunks of the videos not complete yet
         self._failed: set[str] = set()
 
@@ -40,17 +47,25 @@ class FeatureCacheWriter(Callback):
         self._failed.add(video)
         self.report["errors"].append({"video": video, "reason": reason})
 
+    def on_predict_epoch_start(self, trainer, pl_module) -> None:
+        self._idle_since = time.perf_counter()
+
+    def on_predict_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        if self._idle_since is not None:
+            self.report["seconds"]["wait_for_frames"] += time.perf_counter() - self._idle_since
+        self._idle_since = None
+
     def on_predict_batch_end(self, trainer, pl_module, prediction, batch, batch_idx, dataloader_idx=0) -> None:
         video = prediction["video"]
-        if video in self._failed:  # the rest of a video that failed part way
-            return
-        if "error" in prediction:
-            self._fail(video, prediction["error"])
-            return
-        self._parts.setdefault(video, []).append(prediction)
-        self.report["seconds"]["encode"] += prediction["seconds"]["encode"]
-        if prediction["last"]:
-            self._write(self._parts.pop(video))
+        if video not in self._failed:  # not the rest of a video that failed part way
+            if "error" in prediction:
+                self._fail(video, prediction["error"])
+            else:
+                self._parts.setdefault(video, []).append(prediction)
+                self.report["seconds"]["encode"] += prediction["seconds"]["encode"]
+                if prediction["last"]:
+                    self._write(self._parts.pop(video))
+        self._idle_since = time.perf_counter()
 
     def _write(self, parts: list[dict[str, Any]]) -> None:
         last = parts[-1]

@@ -5,10 +5,12 @@ dataset and write the feature cache (``datamodules/feature_cache.py``).
 * Videos already in the cache for the current key are skipped, so an interrupted run resumes.
 * Each video is decoded front to back once; its file is written to a temporary name and renamed.
   ``--data.num_workers`` DataLoader workers decode videos in parallel (each its own share)
-  while the encoders run; with 0, one background thread decodes ahead of them.
+  while the encoders run; with 0, one background thread decodes ahead of them. The summary's
+  ``wait_for_frames`` is how long the encoders sat idle waiting for decoded frames: near zero,
+  decoding keeps up; a large share of the run, more workers would help.
 * With several devices (``--trainer.devices 4``, ``--trainer.strategy ddp``), or under
   ``torchrun`` / SLURM with ``--trainer.num_nodes N``, each rank takes a disjoint share of the
-  videos (Lightning's unrepeated distributed sampler for prediction) and together they cover all.
+  videos (every N-th, as ``VideoChunkStream`` deals them) and together they cover all.
 * A video that cannot be read is recorded in ``errors.json`` in the cache folder with the
   reason; the others go on, and the command ends with status 1 and a summary.
 """
@@ -32,8 +34,8 @@ from models.extraction_module import FeatureExtractionModule
 
 
 def _merge_reports(cache) -> dict[str, Any]:
-    merged = {"done": [], "errors": [], "seconds": {"decode": 0.0, "encode": 0.0, "write": 0.0}, "windows": 0,
-              "frames_decoded": 0, "done_by_rank": {}}
+    seconds = {"decode": 0.0, "encode": 0.0, "write": 0.0, "wait_for_frames": 0.0}
+    merged = {"done": [], "errors": [], "seconds": seconds, "windows": 0, "frames_decoded": 0, "done_by_rank": {}}
     for path in sorted(cache.directory.glob(RANK_REPORT.format(rank="*"))):
         report = json.loads(path.read_text())
         merged["done_by_rank"][path.name.split(".")[1]] = report["done"]

@@ -200,6 +200,25 @@ def test_decoding_workers_write_the_same_cache(extracted, clips_root, tmp_path):
     _same_files(_files(summary), _files(parallel))
 
 
+def test_the_summary_says_how_long_the_encoders_waited_for_frames(clips_root, tmp_path, monkeypatch):
+    from datamodules.extraction_data import VideoWindowSource
+
+    decode = VideoWindowSource.__iter__
+
+    def slow_decode(self):  # decoding that cannot keep up with the tiny encoders
+        for chunk in decode(self):
+            time.sleep(0.3)
+            yield chunk
+
+    monkeypatch.setattr(VideoWindowSource, "__iter__", slow_decode)
+    summary = run_extract(_args(clips_root, tmp_path / "cache"))
+    chunks = 8  # one per clip: 2 or 3 windows each, 8 to a chunk
+    seconds = summary["seconds"]
+    # the predict loop lasts at least the 8 serial decodes; Lightning fetches the first chunk
+    # before its hooks start the clock, and the decoding thread may be a chunk ahead by then
+    assert seconds["wait_for_frames"] >= 0.3 * (chunks - 2) - seconds["encode"] - seconds["write"] - 0.3, seconds
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])  # a rank's decoding workers take shares of that rank's videos only
 def test_two_processes_share_the_videos(extracted, clips_root, tmp_path, workers):

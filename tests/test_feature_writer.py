@@ -71,3 +71,15 @@ def test_the_rank_report_is_left_in_the_cache_folder(tmp_path):
     writer.on_predict_epoch_end(_Trainer(), None)
     report = json.loads((tmp_path / RANK_REPORT.format(rank=3)).read_text())
     assert report["done"] == ["a"] and report["windows"] == 1
+
+
+def test_time_waiting_for_frames_is_from_each_chunk_done_to_the_next_arriving(tmp_path, monkeypatch):
+    clock = iter([10.0, 11.0, 11.5, 11.7, 12.0])  # epoch start, batch start, batch end, batch start, batch end
+    monkeypatch.setattr("callbacks.feature_writer.time.perf_counter", lambda: next(clock))
+    writer = FeatureCacheWriter(_Cache(tmp_path))
+    writer.on_predict_epoch_start(None, None)
+    writer.on_predict_batch_start(None, None, None, 0)
+    writer.on_predict_batch_end(None, None, {"video": "a", "error": "cannot read video a"}, None, 0)
+    writer.on_predict_batch_start(None, None, None, 1)
+    writer.on_predict_batch_end(None, None, {"video": "b", "error": "cannot read video b"}, None, 1)
+    assert abs(writer.report["seconds"]["wait_for_frames"] - (1.0 + 0.2)) < 1e-9
