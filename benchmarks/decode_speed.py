@@ -15,8 +15,11 @@ frames, x264 defaults). Measured, all on the same clips, in this process unless 
   decoded on its own, in random order) and in the ``by_video`` order
   (``datamodules/video_order.py``: each worker decodes its videos front to back, readers
   kept open). ``--repeats`` rounds over all six; each figure is the median;
-* extraction pipeline: ``VideoWindowSource`` (each clip decoded front to back once, windows
-  gathered and resized), one process, in each round too.
+* extraction pipeline: ``extract``'s loader (``VideoChunkStream``: each clip decoded front to
+  back once, windows gathered and resized, a chunk of 8 windows per item), in this process
+  (decoding in a background thread, as ``--data.num_workers 0`` does) and with 1 and 2
+  DataLoader workers (each decoding its own clips), in each round too; workers start within
+  the timed pass, as they do in ``extract``.
 
 Each pipeline is reported as windows/s and as a fraction of the floor's (the windows of the
 clips over the seconds it takes to decode all their frames), and per core: its windows per
@@ -172,18 +175,26 @@ def training_pipeline(dataset, workers: int, order: str, cpu: dict | None = None
     return seconds
 
 
-def extraction_pipeline(paths: list[Path]) -> tuple[float, float, int, int]:
-    """Seconds and CPU seconds for ``VideoWindowSource`` over every clip, windows, frames decoded."""
-    from datamodules.extraction_data import VideoJob, VideoWindowSource
+def extraction_pipeline(paths: list[Path], workers: int) -> tuple[float, float, int, int]:
+    """Seconds and CPU seconds for ``extract``'s loader over every clip (each decoded front to
+    back once, a chunk of windows at a time) with ``workers`` DataLoader workers (0: a
+    background thread in this process), with the windows and frames decoded. CPU time counts
+    this process and the workers, read before they exit."""
+    from datamodules.extraction_data import VideoChunkLoader, VideoChunkStream, VideoJob, as_is
 
-    windows = decoded = 0
+    stream = VideoChunkStream([VideoJob(p.name, p) for p in paths], WINDOW, STRIDE, COUNTS, FRAME_SIZE)
+    loader = VideoChunkLoader(stream, batch_size=None, collate_fn=as_is, num_workers=workers,
+                              persistent_workers=workers > 0)  # kept alive only so their CPU time can be read
+    windows, decoded = 0, {}
     cpu_started, started = process_cpu_seconds([os.getpid()]), time.perf_counter()
-    for path in paths:
-        source = VideoWindowSource(VideoJob(path.name, path), WINDOW, STRIDE, COUNTS, FRAME_SIZE)
-        for chunk in source:
-            windows += len(chunk["starts"])
-        decoded += source.frames_decoded
-    return time.perf_counter() - started, process_cpu_seconds([os.getpid()]) - cpu_started, windows, decoded
+    for chunk in loader:
+        windows += len(chunk["starts"])
+        decoded[chunk["name"]] = chunk["frames_decoded"]
+    seconds = time.perf_counter() - started
+    pids = [os.getpid()] + ([worker.pid for worker in loader._iterator._workers] if workers else [])
+    cpu_seconds = process_cpu_seconds(pids) - cpu_started
+    del loader
+    return seconds, cpu_seconds, windows, sum(decoded.values())
 
 
 def _median(values: list[float]) -> float:
@@ -216,17 +227,17 @@ def main() -> None:
         datasets = {"shuffled": window_items(paths), "by_video": window_items(paths, open_readers=BATCH_SIZE + 1)}
         windows = len(datasets["shuffled"])
         runs: dict[tuple[str, int], list[tuple[float, float]]] = {}
+        extraction_runs: dict[int, list[tuple[float, float]]] = {}
         for _ in range(args.repeats):  # rounds, so that a slow spell of the machine hits every pipeline
             for order, dataset in datasets.items():
                 for workers in (0, 1, 2):
                     cpu: dict = {}
                     seconds = training_pipeline(dataset, workers, order, cpu)
                     runs.setdefault((order, workers), []).append((seconds, cpu["seconds"]))
-            extracted = extraction_pipeline(paths)
-            runs.setdefault(("extraction", 0), []).append(extracted[:2])
+            for workers in (0, 1, 2):
+                extracted = extraction_pipeline(paths, workers)
+                extraction_runs.setdefault(workers, []).append(extracted[:2])
         extract_windows, extract_decoded = extracted[2:]
-        extraction_runs = runs.pop(("extraction", 0))
-        extract_s, extract_cpu = (_median([m[i] for m in extraction_runs]) for i in (0, 1))
     floor_wps = windows / floor_s
 
     def figures(seconds: float, cpu_seconds: float, count: int = windows) -> dict:
@@ -239,7 +250,11 @@ def main() -> None:
         training.setdefault(order, {})[str(workers)] = dict(
             figures(_median([m[0] for m in measured]), _median([m[1] for m in measured])),
             runs=[{"seconds": m[0], "cpu_seconds": m[1]} for m in measured])
-    for by_workers in training.values():
+    extraction = {str(workers): dict(figures(_median([m[0] for m in measured]), _median([m[1] for m in measured]),
+                                             extract_windows),
+                                     runs=[{"seconds": m[0], "cpu_seconds": m[1]} for m in measured])
+                  for workers, measured in extraction_runs.items()}
+    for by_workers in (*training.values(), extraction):
         by_workers["scaling_2_over_1_workers"] = by_workers["1"]["seconds"] / by_workers["2"]["seconds"]
     results = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
@@ -249,7 +264,7 @@ def main() -> None:
         "floor_2_processes": {"seconds": floor2_s, "windows_per_second": windows / floor2_s, "scaling": floor_s / floor2_s},
         "by_video_2_independent_processes_scaling": by_video_scaling,
         "training": training,
-        "extraction": dict(figures(extract_s, extract_cpu, extract_windows), frames_decoded=extract_decoded),
+        "extraction": dict(extraction, frames_decoded=extract_decoded),
     }
 
     def row(label: str, value: dict) -> tuple:
@@ -266,7 +281,10 @@ def main() -> None:
         rows.append((f"training, {order} order: 2 workers / 1 = {by_workers['scaling_2_over_1_workers']:.2f}x", "", "", "",
                      ""))
     rows.append((f"by_video in 2 independent processes, no DataLoader: {by_video_scaling:.2f}x one", "", "", "", ""))
-    rows.append(row("extraction (sequential, once per clip)", results["extraction"]))
+    for workers in ("0", "1", "2"):
+        label = "in-process (a decoding thread)" if workers == "0" else f"{workers} DataLoader worker(s)"
+        rows.append(row(f"extraction (each clip front to back once), {label}", extraction[workers]))
+    rows.append((f"extraction: 2 workers / 1 = {extraction['scaling_2_over_1_workers']:.2f}x", "", "", "", ""))
     print_table(f"decoding ({args.clips} clips, {args.size} px, {frames} frames, {windows} windows; medians of "
                 f"{args.repeats})", ("", "windows/s", "of floor", "cores used", "per core, of floor's"), rows)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
