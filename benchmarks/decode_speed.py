@@ -18,8 +18,8 @@ frames, x264 defaults). Measured, all on the same clips, in this process unless 
 * extraction pipeline: ``extract``'s loader (``VideoChunkStream``: each clip decoded front to
   back once, windows gathered and resized, a chunk of 8 windows per item), in this process
   (decoding in a background thread, as ``--data.num_workers 0`` does) and with 1 and 2
-  DataLoader workers (each decoding its own clips), in each round too; workers start within
-  the timed pass, as they do in ``extract``.
+  DataLoader workers (each taking the next clip not yet taken), in each round too; workers
+  start within the timed pass, as they do in ``extract``.
 
 Each pipeline is reported as windows/s and as a fraction of the floor's (the windows of the
 clips over the seconds it takes to decode all their frames), and per core: its windows per
@@ -179,21 +179,25 @@ def extraction_pipeline(paths: list[Path], workers: int) -> tuple[float, float, 
     """Seconds and CPU seconds for ``extract``'s loader over every clip (each decoded front to
     back once, a chunk of windows at a time) with ``workers`` DataLoader workers (0: a
     background thread in this process), with the windows and frames decoded. CPU time counts
-    this process and the workers, read before they exit."""
+    this process and the workers (children's CPU time, added once the loader has joined them
+    at the end of the pass)."""
+    import resource
+
     from datamodules.extraction_data import VideoChunkLoader, VideoChunkStream, VideoJob, as_is
 
+    def children_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
     stream = VideoChunkStream([VideoJob(p.name, p) for p in paths], WINDOW, STRIDE, COUNTS, FRAME_SIZE)
-    loader = VideoChunkLoader(stream, batch_size=None, collate_fn=as_is, num_workers=workers,
-                              persistent_workers=workers > 0)  # kept alive only so their CPU time can be read
+    loader = VideoChunkLoader(stream, batch_size=None, collate_fn=as_is, num_workers=workers)
     windows, decoded = 0, {}
-    cpu_started, started = process_cpu_seconds([os.getpid()]), time.perf_counter()
-    for chunk in loader:
+    cpu_started, started = process_cpu_seconds([os.getpid()]) + children_cpu(), time.perf_counter()
+    for chunk in loader:  # the last next() joins the workers
         windows += len(chunk["starts"])
         decoded[chunk["name"]] = chunk["frames_decoded"]
     seconds = time.perf_counter() - started
-    pids = [os.getpid()] + ([worker.pid for worker in loader._iterator._workers] if workers else [])
-    cpu_seconds = process_cpu_seconds(pids) - cpu_started
-    del loader
+    cpu_seconds = process_cpu_seconds([os.getpid()]) + children_cpu() - cpu_started
     return seconds, cpu_seconds, windows, sum(decoded.values())
 
 

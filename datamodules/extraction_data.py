@@ -9,7 +9,7 @@ with no workers, a background thread decodes a chunk or two ahead of the encoder
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -112,11 +112,13 @@ class VideoChunkStream(IterableDataset):
     ``"decode_seconds"`` and ``"frames_decoded"`` so far; or ``{"name", "error"}`` for a video
     that cannot be read, after whatever chunks of it came before (drop those).
 
-    Under DDP each rank takes every ``world``-th video (iterate it through ``VideoChunkLoader``,
-    which tells it the rank); each DataLoader worker of a rank takes every ``num_workers``-th
-    of those. Chunks of different videos interleave as the workers
-    hand them over; a video's own chunks arrive in order. With no workers, a background thread
-    decodes ``decode_ahead`` chunks ahead of the consumer.
+    Iterate it through ``VideoChunkLoader``. Under DDP each rank takes every ``world``-th
+    video. A rank's DataLoader workers share its videos as they go: each, when it is ready for
+    another video, takes the next one no worker has taken (a counter the loader gives them),
+    so a worker that drew short videos takes more, and none is left decoding alone at the end
+    while the others idle. Chunks of different videos interleave as the workers hand them
+    over; a video's own chunks arrive in order. With no workers, a background thread decodes
+    ``decode_ahead`` chunks ahead of the consumer.
     """
 
     def __init__(self, jobs: list[VideoJob], window: int, stride: int, counts: Mapping[str, int],
@@ -124,16 +126,33 @@ class VideoChunkStream(IterableDataset):
         self.jobs = list(jobs)
         self.args = (window, stride, dict(counts), frame_size, windows_per_chunk)
         self.decode_ahead = decode_ahead
-        self.rank_and_world: Optional[tuple[int, int]] = None  # set by the loader, in the rank's process
+        # both set by the loader in the rank's process, before its workers start
+        self.rank_and_world: Optional[tuple[int, int]] = None
+        self.next_job = None  # a multiprocessing Value: the rank's next video no worker has taken
 
-    def share(self) -> list[VideoJob]:
-        """The videos this process (rank, then DataLoader worker) decodes."""
+    def rank_share(self) -> list[VideoJob]:
+        """The videos of this process's DDP rank."""
         rank, world = self.rank_and_world or _rank_and_world()
-        info = get_worker_info()
-        mine = _shard(self.jobs, rank, world)
-        return _shard(mine, info.id, info.num_workers) if info is not None else mine
+        return _shard(self.jobs, rank, world)
 
-    def _chunks(self, jobs: list[VideoJob]) -> Iterator[dict]:
+    def _taken(self, jobs: list[VideoJob]) -> Iterator[VideoJob]:
+        """The videos this process decodes, each taken when the last one is done: all of them
+        in the rank's own process; in a worker, the next one no other worker has taken."""
+        info = get_worker_info()
+        if info is None:
+            yield from jobs
+        elif self.next_job is None:  # a plain DataLoader: a fixed share per worker
+            yield from _shard(jobs, info.id, info.num_workers)
+        else:
+            while True:
+                with self.next_job.get_lock():
+                    position = self.next_job.value
+                    self.next_job.value += 1
+                if position >= len(jobs):
+                    return
+                yield jobs[position]
+
+    def _chunks(self, jobs: Iterable[VideoJob]) -> Iterator[dict]:
         for job in jobs:
             source = VideoWindowSource(job, *self.args)
             try:
@@ -145,17 +164,29 @@ class VideoChunkStream(IterableDataset):
                 yield {"name": job.name, "error": str(error)}
 
     def __iter__(self) -> Iterator[dict]:
-        chunks = self._chunks(self.share())
+        chunks = self._chunks(self._taken(self.rank_share()))
         return chunks if get_worker_info() is not None else prefetch(chunks, self.decode_ahead)
 
 
 class VideoChunkLoader(DataLoader):
     """The DataLoader for a ``VideoChunkStream`` (``batch_size=None``, ``collate_fn=as_is``).
-    Before its workers start, it tells the stream this process's DDP rank: the workers copy
-    the stream, but cannot see the process group themselves."""
+
+    Before its workers start, it tells the stream this process's DDP rank (the workers copy
+    the stream, but cannot see the process group themselves) and gives them a fresh counter
+    of videos taken. Workers that persist would keep the first pass's counter and find
+    nothing left on the next, so ``persistent_workers`` is refused.
+    """
+
+    def __init__(self, dataset: VideoChunkStream, **kwargs):
+        if kwargs.get("persistent_workers"):
+            raise ValueError("VideoChunkLoader: persistent_workers would see no video after the first pass")
+        super().__init__(dataset, **kwargs)
 
     def __iter__(self):
         self.dataset.rank_and_world = _rank_and_world()
+        if self.num_workers > 0:
+            context = self.multiprocessing_context or torch.multiprocessing
+            self.dataset.next_job = context.Value("q", 0)
         return super().__iter__()
 
 

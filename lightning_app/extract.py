@@ -4,8 +4,8 @@ dataset and write the feature cache (``datamodules/feature_cache.py``).
 
 * Videos already in the cache for the current key are skipped, so an interrupted run resumes.
 * Each video is decoded front to back once; its file is written to a temporary name and renamed.
-  ``--data.num_workers`` DataLoader workers decode videos in parallel (each its own share)
-  while the encoders run; with 0, one background thread decodes ahead of them. The summary's
+  ``--data.num_workers`` DataLoader workers decode videos in parallel (each taking the next
+  video no worker has taken) while the encoders run; with 0, one background thread decodes ahead of them. The summary's
   ``wait_for_frames`` is how long the encoders sat idle waiting for decoded frames: near zero,
   decoding keeps up; a large share of the run, more workers would help.
 * With several devices (``--trainer.devices 4``, ``--trainer.strategy ddp``), or under

@@ -1,5 +1,6 @@
 """VideoChunkStream: the extraction DataLoader's dataset, in one process and in workers."""
 
+import multiprocessing
 from types import SimpleNamespace
 
 import pytest
@@ -7,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 
 import datamodules.extraction_data as extraction_data
-from datamodules.extraction_data import VideoChunkStream, VideoJob, VideoWindowSource, as_is, chunk_streams
+from datamodules.extraction_data import VideoChunkLoader, VideoChunkStream, VideoJob, VideoWindowSource, as_is, chunk_streams
 from datamodules.video_io import read_frames
 from datamodules.windows import window_indices, window_starts
 
@@ -29,10 +30,11 @@ def _by_video(items) -> dict[str, list[dict]]:
     return grouped
 
 
-def test_workers_give_each_video_once_with_the_chunks_of_one_process(clips_root):
+@pytest.mark.parametrize("loader_class", [VideoChunkLoader, DataLoader])  # shared counter / fixed shares
+def test_workers_give_each_video_once_with_the_chunks_of_one_process(clips_root, loader_class):
     jobs = _jobs(clips_root)
     alone = _by_video(_stream(jobs))
-    loader = DataLoader(_stream(jobs), batch_size=None, collate_fn=as_is, num_workers=2)
+    loader = loader_class(_stream(jobs), batch_size=None, collate_fn=as_is, num_workers=2)
     workers = _by_video(loader)
     assert sorted(alone) == sorted(workers) == sorted(job.name for job in jobs)
     for name, chunks in alone.items():
@@ -66,17 +68,29 @@ def test_each_window_gets_the_frames_of_its_own_stream_indices(clips_root):
             assert chunk["text_frames"][row].tolist() == wanted["text"]
 
 
-def test_videos_are_shared_by_rank_then_by_worker(clips_root, monkeypatch):
+def test_each_rank_takes_every_other_video(clips_root, monkeypatch):
     jobs = _jobs(clips_root)
-    taken = []
-    for rank in range(2):
-        for worker in range(3):
-            monkeypatch.setattr(extraction_data, "_rank_and_world", lambda rank=rank: (rank, 2))
-            monkeypatch.setattr(extraction_data, "get_worker_info", lambda worker=worker: SimpleNamespace(id=worker, num_workers=3))
-            share = _stream(jobs).share()
-            assert share == jobs[rank::2][worker::3]
-            taken += share
-    assert sorted(taken, key=lambda job: job.name) == jobs  # all of them, none twice
+    shares = []
+    for rank in range(3):
+        monkeypatch.setattr(extraction_data, "_rank_and_world", lambda rank=rank: (rank, 3))
+        shares.append(_stream(jobs).rank_share())
+    assert shares == [jobs[0::3], jobs[1::3], jobs[2::3]]
+
+
+def test_workers_take_the_next_video_no_other_worker_has_taken(clips_root, monkeypatch):
+    jobs = _jobs(clips_root)
+    stream = _stream(jobs)
+    stream.next_job = multiprocessing.Value("q", 0)
+    monkeypatch.setattr(extraction_data, "get_worker_info", lambda: SimpleNamespace(id=0, num_workers=2))
+    busy, free = stream._taken(jobs), stream._taken(jobs)  # two workers over one counter
+    assert next(busy) == jobs[0]  # one worker takes the first video and is still decoding it
+    assert list(free) == jobs[1:]  # the other takes every video left, not every other one
+    assert list(busy) == []
+
+
+def test_the_loader_refuses_persistent_workers(clips_root):
+    with pytest.raises(ValueError, match="persistent_workers"):
+        VideoChunkLoader(_stream(_jobs(clips_root)), batch_size=None, num_workers=1, persistent_workers=True)
 
 
 @pytest.mark.parametrize("workers", [0, 1])
@@ -84,7 +98,7 @@ def test_an_unreadable_video_is_an_error_item_and_the_others_go_on(clips_root, t
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video")
     jobs = [VideoJob("broken", broken), *_jobs(clips_root)[:2]]
-    items = list(DataLoader(_stream(jobs), batch_size=None, collate_fn=as_is, num_workers=workers))
+    items = list(VideoChunkLoader(_stream(jobs), batch_size=None, collate_fn=as_is, num_workers=workers))
     errors = [item for item in items if "error" in item]
     assert [e["name"] for e in errors] == ["broken"] and "cannot read video" in errors[0]["error"]
     assert sorted(_by_video(i for i in items if "error" not in i)) == [job.name for job in jobs[1:]]
