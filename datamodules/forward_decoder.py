@@ -14,6 +14,9 @@ grey levels apart at the edges). ``ForwardDecoder.open`` returns None for anythi
 and every frame is checked against decord's index: the same timestamp (so the same frame
 number) and no display rotation. On any mismatch or PyAV error the caller goes back to
 decord, which reads the frames or reports the file's problem in its usual words.
+
+``PyAVForward`` is the front-to-back PyAV decoding both this and ``video_io.PyAVFrames`` (the
+fallback for files decord cannot copy out) are built on.
 """
 
 from __future__ import annotations
@@ -33,16 +36,55 @@ class NotDecordsFrames(Exception):
     """This decoder cannot promise decord's frames from here on: use decord."""
 
 
-class ForwardDecoder:
-    """Frames by index, in increasing order, decoded front to back once (restarting from the
-    start if asked for an earlier frame). ``times`` are decord's frame start times."""
+class PyAVForward:
+    """A video's frames decoded front to back with PyAV, one at a time, restarting from the
+    start when an earlier frame is asked for. ``single_thread``: decode in the calling thread
+    only (else with FFmpeg's default threads)."""
 
-    def __init__(self, path: Path, times: np.ndarray):
+    def __init__(self, path: Path, single_thread: bool = False):
         self.path = path
-        self.times = times
+        self.single_thread = single_thread
         self._container = None
         self._frames = None
+        self._position = -1  # index of the last frame decoded
+
+    def _restart(self) -> None:
+        import av
+
+        self.close()
+        self._container = av.open(str(self.path))
+        stream = self._container.streams.video[0]
+        if self.single_thread:
+            stream.thread_type = "NONE"
+            stream.codec_context.thread_count = 1
+        self._frames = self._container.decode(stream)
         self._position = -1
+
+    def advance_to(self, index: int):
+        """The PyAV ``VideoFrame`` at ``index``; raises StopIteration past the last frame and
+        whatever FFmpeg raises on a broken stream."""
+        if self._frames is None or index <= self._position:
+            self._restart()
+        frame = None
+        while self._position < index:
+            frame = next(self._frames)
+            self._position += 1
+        return frame
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = self._frames = None
+
+
+class ForwardDecoder(PyAVForward):
+    """Frames by index, in increasing order, decoded front to back once in the calling thread
+    (restarting from the start if asked for an earlier frame). ``times`` are decord's frame
+    start times."""
+
+    def __init__(self, path: Path, times: np.ndarray):
+        super().__init__(path, single_thread=True)  # DataLoader workers are the parallelism
+        self.times = times
 
     @classmethod
     def open(cls, path: Path, decord_reader) -> Optional["ForwardDecoder"]:
@@ -59,40 +101,18 @@ class ForwardDecoder:
             return None
         return cls(path, times.reshape(-1, 2)[:, 0])
 
-    def _restart(self) -> None:
-        import av
-
-        self.close()
-        self._container = av.open(str(self.path))
-        stream = self._container.streams.video[0]
-        stream.thread_type = "NONE"  # one thread: DataLoader workers are the parallelism
-        stream.codec_context.thread_count = 1
-        self._frames = self._container.decode(stream)
-        self._position = -1
-
     def get_batch(self, indices: Sequence[int]) -> np.ndarray:
         """RGB uint8 frames (N, H, W, 3) for sorted ``indices``; raises ``NotDecordsFrames``."""
-        if self._frames is None or indices[0] <= self._position:
-            self._restart()
         out = []
         try:
             for index in indices:
-                frame = None
-                while self._position < index:
-                    frame = next(self._frames)
-                    self._position += 1
-                if (self._position >= len(self.times) or frame.time is None
-                        or abs(frame.time - self.times[self._position]) > TIME_TOLERANCE
+                frame = self.advance_to(index)
+                if (index >= len(self.times) or frame.time is None or abs(frame.time - self.times[index]) > TIME_TOLERANCE
                         or (getattr(frame, "rotation", 0) or 0) % 360):
-                    raise NotDecordsFrames(f"frame {self._position} of {self.path} is not decord's")
+                    raise NotDecordsFrames(f"frame {index} of {self.path} is not decord's")
                 out.append(frame.to_ndarray(format="rgb24"))
         except NotDecordsFrames:
             raise
         except Exception as exc:  # StopIteration (fewer frames than decord's index), FFmpeg errors
             raise NotDecordsFrames(f"{self.path}: {exc!r}") from exc
         return np.stack(out)
-
-    def close(self) -> None:
-        if self._container is not None:
-            self._container.close()
-            self._container = self._frames = None

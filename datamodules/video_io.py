@@ -20,7 +20,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from datamodules.forward_decoder import ForwardDecoder, NotDecordsFrames
+from datamodules.forward_decoder import ForwardDecoder, NotDecordsFrames, PyAVForward
 from datamodules.resize import resize_short_side
 from lightning_app.errors import DataError
 
@@ -125,38 +125,22 @@ def upright(frame) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(array, k=turns)) if turns else array
 
 
-class PyAVFrames:
-    """Decodes a video front to back with PyAV, handing out frames by index in increasing order.
+class PyAVFrames(PyAVForward):
+    """Decodes a video front to back with PyAV (FFmpeg's default threads), handing out frames
+    by index in increasing order, turned upright.
 
     The fallback for files decord opens but cannot copy out (seen with some frame sizes, e.g.
     48x48 H.264 in Matroska, where decord's frame buffer is padded wider than the picture).
     """
 
-    def __init__(self, path: Path):
-        import av
-
-        self.path = path
-        self._container = av.open(str(path))
-        self._frames = self._container.decode(self._container.streams.video[0])
-        self._position = -1
-
     def get_batch(self, indices: Sequence[int]) -> np.ndarray:
         out = []
         for index in indices:
-            if index <= self._position:
-                raise ValueError(f"PyAVFrames reads forward only: frame {index} after {self._position}")
-            frame = None
-            while self._position < index:
-                try:
-                    frame = next(self._frames)
-                except StopIteration:
-                    raise DataError(f"video {self.path} ends before frame {index}") from None
-                self._position += 1
-            out.append(upright(frame))
+            try:
+                out.append(upright(self.advance_to(index)))
+            except StopIteration:
+                raise DataError(f"video {self.path} ends before frame {index}") from None
         return np.stack(out)
-
-    def close(self) -> None:
-        self._container.close()
 
 
 def read_frames(path: str | Path, indices: Sequence[int], frame_size: Optional[int] = None) -> np.ndarray:

@@ -5,7 +5,8 @@ import pytest
 from datamodules import forward_decoder
 from datamodules.forward_decoder import ForwardDecoder
 from datamodules.synthetic_videos import render_clip
-from datamodules.video_io import SequentialFrameReader, read_frames
+from datamodules.video_io import PyAVFrames, SequentialFrameReader, read_frames
+from lightning_app.errors import DataError
 
 
 def _write(path, frames, pix_fmt="yuv420p", codec="libx264", options=None):
@@ -71,6 +72,17 @@ def test_a_frame_at_another_time_than_decords_hands_over_to_decord(clips_root, m
     assert reader._forward is not None
     assert np.array_equal(reader.get([9, 10, 12]), read_frames(path, [9, 10, 12]))  # frame 10: decord
     assert reader._forward is None and reader._reader is not None
+
+
+def test_the_fallback_decoder_goes_back_to_the_start_for_an_earlier_frame(clips_root):
+    path = sorted((clips_root / "clips").glob("*.mp4"))[2]
+    frames = PyAVFrames(path)
+    expected = read_frames(path, [3, 4, 20, 30])
+    assert np.array_equal(frames.get_batch([20, 30]), expected[2:])
+    assert np.array_equal(frames.get_batch([3, 4]), expected[:2])
+    with pytest.raises(DataError, match="ends before frame"):
+        frames.get_batch([10_000])
+    frames.close()
 
 
 def test_pixel_formats_it_takes_on():
