@@ -1,9 +1,10 @@
 """What ``extract`` iterates over: every video's windows in chunks, each video decoded front to
 back once.
 
-``VideoChunkStream`` is the extraction DataLoader's dataset. Its DataLoader workers each take
-a share of the videos and decode them in parallel while the encoders run in the main process;
-with no workers, a background thread decodes a chunk or two ahead of the encoders instead.
+``VideoChunkStream`` is the extraction DataLoader's dataset (``VideoChunkLoader``). Its
+DataLoader workers decode videos in parallel, each taking the next video not yet taken, while
+the encoders run in the main process; with no workers, a background thread decodes a chunk
+or two ahead of the encoders instead.
 """
 
 from __future__ import annotations
