@@ -7,14 +7,16 @@ Synthetic H.264 clips (``--size`` px square, 24 fps, ``--seconds`` long, keyfram
 frames, x264 defaults). Measured, all on the same clips, in this process unless noted:
 
 * floor: PyAV decoding every frame of every clip, one thread (FFmpeg's own decoder, as
-  ``ffmpeg -threads 1 -i X -f null -`` would), frames converted to RGB;
+  ``ffmpeg -threads 1 -i X -f null -`` would), frames converted to RGB; measured again at
+  the start of every round, and each pipeline's run is compared with its own round's floor
+  (this machine's speed drifts by 10-30 % over minutes);
 * training pipeline: ``WindowDataset`` items (decord decode of each window's union of stream
   indices, resize to 224 for all three streams, collated into batches of 8), in this
   process, then with 1 and 2 DataLoader workers; the second of two epochs is timed
   (workers persist, as in training). In the default ``shuffled`` window order (each window
   decoded on its own, in random order) and in the ``by_video`` order
   (``datamodules/video_order.py``: each worker decodes its videos front to back, readers
-  kept open). ``--repeats`` rounds over all six; each figure is the median;
+  kept open). ``--repeats`` rounds over everything; each figure is the median over rounds;
 * extraction pipeline: ``extract``'s loader (``VideoChunkStream``: each clip decoded front to
   back once, windows gathered and resized, a chunk of 8 windows per item), in this process
   (decoding in a background thread, as ``--data.num_workers 0`` does) and with 1 and 2
@@ -27,7 +29,9 @@ CPU second (this process and its workers, every thread: decord decodes in a thre
 own, so one worker uses more than one core) over the floor's. Target: at least 0.8 of the
 floor per core, and near-linear scaling with workers on 2 cores. As the reference for
 scaling, the floor is also measured with the clips split over 2 processes (what this
-machine's two cores give), and so is the ``by_video`` pipeline in-process (no DataLoader).
+machine's two cores give, and, as its per-core figure, what a CPU second of decoding is
+worth while both cores are busy: the fair reference for 2 workers), and so is the
+``by_video`` pipeline in-process (no DataLoader).
 """
 
 from __future__ import annotations
@@ -88,17 +92,19 @@ def floor_seconds(paths: list[Path]) -> tuple[float, int]:
 BATCH_SIZE = 8
 
 
-def floor_parallel_seconds(paths: list[Path], processes: int = 2) -> float:
-    """The floor with the clips split over ``processes`` processes: how far this machine's
-    cores scale for decoding at all, the reference for the pipelines' scaling with workers."""
+def floor_parallel_seconds(paths: list[Path], processes: int = 2) -> tuple[float, float]:
+    """The floor with the clips split over ``processes`` processes, seconds and CPU seconds:
+    how far this machine's cores scale for decoding at all, and what a CPU second of decoding
+    is worth when both cores are busy; the references for the pipelines with 2 workers."""
     from multiprocessing import get_context
 
     shares = [paths[i::processes] for i in range(processes)]
     with get_context("spawn").Pool(processes) as pool:
         pool.map(floor_seconds, [paths[:1]] * processes)  # start and import before timing
-        started = time.perf_counter()
+        pids = [worker.pid for worker in pool._pool]
+        cpu_started, started = process_cpu_seconds(pids), time.perf_counter()
         pool.map(floor_seconds, shares)
-    return time.perf_counter() - started
+        return time.perf_counter() - started, process_cpu_seconds(pids) - cpu_started
 
 
 def _by_video_in_process(paths: list[Path]) -> float:
@@ -223,49 +229,54 @@ def main() -> None:
     torch.set_num_threads(1)  # per-core figures: resizing on one thread too
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_clips(Path(tmp), args.clips, args.size, args.seconds)
-        floor_cpu_started = process_cpu_seconds([os.getpid()])
-        floor_s, frames = floor_seconds(paths)
-        floor_cpu = process_cpu_seconds([os.getpid()]) - floor_cpu_started
-        floor2_s = floor_parallel_seconds(paths)
+        cpu_started = process_cpu_seconds([os.getpid()])
+        floor1_s, _ = floor_seconds(paths)  # the 2-process floor's reference, measured beside it
+        floor1_cpu = process_cpu_seconds([os.getpid()]) - cpu_started
+        floor2_s, floor2_cpu = floor_parallel_seconds(paths)
         by_video_scaling = by_video_parallel_scaling(paths)
         datasets = {"shuffled": window_items(paths), "by_video": window_items(paths, open_readers=BATCH_SIZE + 1)}
         windows = len(datasets["shuffled"])
-        runs: dict[tuple[str, int], list[tuple[float, float]]] = {}
-        extraction_runs: dict[int, list[tuple[float, float]]] = {}
+        floors: list[tuple[float, float]] = []  # each round's floor: the machine drifts between rounds
+        runs: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for _ in range(args.repeats):  # rounds, so that a slow spell of the machine hits every pipeline
+            cpu_started = process_cpu_seconds([os.getpid()])
+            floor_s, frames = floor_seconds(paths)
+            floors.append((floor_s, process_cpu_seconds([os.getpid()]) - cpu_started))
             for order, dataset in datasets.items():
                 for workers in (0, 1, 2):
                     cpu: dict = {}
                     seconds = training_pipeline(dataset, workers, order, cpu)
-                    runs.setdefault((order, workers), []).append((seconds, cpu["seconds"]))
+                    runs.setdefault((order, str(workers)), []).append((seconds, cpu["seconds"]))
             for workers in (0, 1, 2):
                 extracted = extraction_pipeline(paths, workers)
-                extraction_runs.setdefault(workers, []).append(extracted[:2])
+                runs.setdefault(("extraction", str(workers)), []).append(extracted[:2])
         extract_windows, extract_decoded = extracted[2:]
-    floor_wps = windows / floor_s
+    floor_s = _median([f[0] for f in floors])
 
-    def figures(seconds: float, cpu_seconds: float, count: int = windows) -> dict:
-        return {"seconds": seconds, "cpu_seconds": cpu_seconds, "windows_per_second": count / seconds,
-                "of_floor": count / seconds / floor_wps, "cores_used": cpu_seconds / seconds,
-                "per_core_of_floor": (count / cpu_seconds) / (windows / floor_cpu)}
+    def figures(measured: list[tuple[float, float]], count: int = windows) -> dict:
+        """Medians over the rounds, each round's run against that round's floor."""
+        per_round = [{"seconds": seconds, "cpu_seconds": cpu_seconds, "windows_per_second": count / seconds,
+                      "of_floor": (count / seconds) / (windows / round_s), "cores_used": cpu_seconds / seconds,
+                      "per_core_of_floor": (count / cpu_seconds) / (windows / round_cpu)}
+                     for (seconds, cpu_seconds), (round_s, round_cpu) in zip(measured, floors)]
+        return dict({key: _median([r[key] for r in per_round]) for key in per_round[0]}, runs=per_round)
 
+    extraction = {workers: figures(measured, extract_windows) for (kind, workers), measured in runs.items()
+                  if kind == "extraction"}
     training: dict = {}
     for (order, workers), measured in runs.items():
-        training.setdefault(order, {})[str(workers)] = dict(
-            figures(_median([m[0] for m in measured]), _median([m[1] for m in measured])),
-            runs=[{"seconds": m[0], "cpu_seconds": m[1]} for m in measured])
-    extraction = {str(workers): dict(figures(_median([m[0] for m in measured]), _median([m[1] for m in measured]),
-                                             extract_windows),
-                                     runs=[{"seconds": m[0], "cpu_seconds": m[1]} for m in measured])
-                  for workers, measured in extraction_runs.items()}
+        if order != "extraction":
+            training.setdefault(order, {})[workers] = figures(measured)
     for by_workers in (*training.values(), extraction):
         by_workers["scaling_2_over_1_workers"] = by_workers["1"]["seconds"] / by_workers["2"]["seconds"]
     results = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "clips": args.clips, "size": args.size, "seconds": args.seconds, "frames": frames, "windows": windows,
         "repeats": args.repeats,
-        "floor": dict(figures(floor_s, floor_cpu), frames_per_second=frames / floor_s),
-        "floor_2_processes": {"seconds": floor2_s, "windows_per_second": windows / floor2_s, "scaling": floor_s / floor2_s},
+        "floor": dict(figures(floors), frames_per_second=frames / floor_s),
+        "floor_2_processes": {"seconds": floor2_s, "windows_per_second": windows / floor2_s, "scaling": floor1_s / floor2_s,
+                              "cpu_seconds": floor2_cpu, "cores_used": floor2_cpu / floor2_s,
+                              "per_core_of_floor": floor1_cpu / floor2_cpu, "one_process_seconds": floor1_s},
         "by_video_2_independent_processes_scaling": by_video_scaling,
         "training": training,
         "extraction": dict(extraction, frames_decoded=extract_decoded),
@@ -276,8 +287,8 @@ def main() -> None:
                 f"{value['per_core_of_floor']:.2f}")
 
     rows = [row(f"floor: PyAV, every frame, 1 thread ({frames / floor_s:.0f} frames/s)", results["floor"]),
-            (f"floor in 2 processes: {floor_s / floor2_s:.2f}x one (this machine's scaling)", f"{windows / floor2_s:.1f}",
-             f"{floor_s / floor2_s:.2f}", "", "")]
+            (f"floor in 2 processes: {floor1_s / floor2_s:.2f}x one (this machine's scaling)", f"{windows / floor2_s:.1f}",
+             f"{floor1_s / floor2_s:.2f}", f"{floor2_cpu / floor2_s:.2f}", f"{floor1_cpu / floor2_cpu:.2f}")]
     for order, by_workers in training.items():
         for workers in ("0", "1", "2"):
             label = "in-process" if workers == "0" else f"{workers} DataLoader worker(s)"
