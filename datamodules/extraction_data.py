@@ -35,11 +35,12 @@ class VideoJob:
 class VideoWindowSource:
     """Iterating yields chunks of up to ``windows_per_chunk`` consecutive windows::
 
-        {"frames": (F, S, S, 3) uint8, "rows": {"video": (B, Tv), "image": ..., "text": ...},
+        {"frames": (F, S, S, 3) uint8, "stream_rows": {"video": (B, Tv), "image": ..., "text": ...},
          "starts": (B,), "ends": (B,), "text_frames": (B, Tt), "last": whether it is the video's last chunk}
 
-    ``frames`` holds the chunk's distinct sampled frames once, in time order, and ``rows``
-    each window's stream frames among them (``chunk_streams`` picks them out): overlapping
+    ``frames`` holds the chunk's distinct sampled frames once, in time order, and
+    ``stream_rows`` each window's stream frames among them (``window_dataset.stream_frames``
+    picks them out, as it does for training batches): overlapping
     windows share frames, so a chunk of 8 windows (64 frames, stride 32, 16/16/4 per stream)
     carries 90 frames, not 288, from a DataLoader worker and to the GPU.
     Frames shared by overlapping windows are decoded once; frames before the next chunk's
@@ -70,7 +71,7 @@ class VideoWindowSource:
             needed = union_indices({f"{i}{name}": idx for i, w in enumerate(chunk) for name, idx in w.items()})
             position = {frame: row for row, frame in enumerate(needed)}
             batch = {"frames": torch.from_numpy(reader.get(needed)),
-                     "rows": {name: torch.tensor([[position[i] for i in w[name]] for w in chunk], dtype=torch.long)
+                     "stream_rows": {name: torch.tensor([[position[i] for i in w[name]] for w in chunk], dtype=torch.long)
                               for name in self.counts}}
             chunk_starts = starts[first : first + self.windows_per_chunk]
             batch["starts"] = np.asarray(chunk_starts, np.int64)
@@ -95,14 +96,6 @@ def _rank_and_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-def chunk_streams(chunk: dict) -> dict[str, torch.Tensor]:
-    """Each stream's frames of a chunk, (B, T, S, S, 3), picked from its ``frames`` by ``rows``
-    on the device the frames are on (whole frames, with ``index_select``)."""
-    frames = chunk["frames"]
-    return {name: frames.index_select(0, rows.to(frames.device).flatten()).view(*rows.shape, *frames.shape[1:])
-            for name, rows in chunk["rows"].items()}
 
 
 class VideoChunkStream(IterableDataset):

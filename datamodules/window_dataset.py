@@ -149,11 +149,13 @@ class WindowDataset(Dataset):
 
 def stream_frames(sample: dict) -> dict[str, torch.Tensor]:
     """Each stream's frames of a ``WindowDataset`` batch, (B, T, S, S, 3), or item, (T, S, S, 3),
-    picked from its shared ``frames`` by ``stream_rows``, on the device they are on. Whole
-    frames are copied with ``index_select`` over the flattened batch (fast on CPU and GPU)."""
+    picked from its shared ``frames`` by ``stream_rows``, on the device they are on; also of a
+    chunk of ``extract``'s windows, whose rows (B, T) index one ``frames`` (F, S, S, 3) they
+    all share. Whole frames are copied with ``index_select`` (fast on CPU and GPU)."""
     frames, rows = sample["frames"], sample["stream_rows"]
-    if frames.dim() == 4:  # one item
-        return {name: frames.index_select(0, r.to(frames.device)) for name, r in rows.items()}
+    if frames.dim() == 4:  # one item, or windows sharing one set of frames
+        return {name: frames.index_select(0, r.to(frames.device).flatten()).view(*r.shape, *frames.shape[1:])
+                for name, r in rows.items()}
     size, slots = frames.shape[:2]
     flat = frames.flatten(0, 1)
     offsets = torch.arange(size, device=frames.device).unsqueeze(1) * slots

@@ -5,9 +5,10 @@ dataset and write the feature cache (``datamodules/feature_cache.py``).
 * Videos already in the cache for the current key are skipped, so an interrupted run resumes.
 * Each video is decoded front to back once; its file is written to a temporary name and renamed.
   ``--data.num_workers`` DataLoader workers decode videos in parallel (each taking the next
-  video no worker has taken) while the encoders run; with 0, one background thread decodes ahead of them. The summary's
-  ``wait_for_frames`` is how long the encoders sat idle waiting for decoded frames: near zero,
-  decoding keeps up; a large share of the run, more workers would help.
+  video no worker has taken) while the encoders run; with 0, one background thread decodes
+  ahead of them. The summary's ``wait_for_frames`` is how long the encoders sat idle waiting
+  for decoded frames: near zero, decoding keeps up; a large share of the run, more workers
+  would help.
 * With several devices (``--trainer.devices 4``, ``--trainer.strategy ddp``), or under
   ``torchrun`` / SLURM with ``--trainer.num_nodes N``, each rank takes a disjoint share of the
   videos (every N-th, as ``VideoChunkStream`` deals them) and together they cover all.
@@ -77,7 +78,7 @@ def run_extract(args: Sequence[str]) -> dict[str, Any]:
         # workers (--data.num_workers) decode videos in parallel while the encoders run here
         loader = VideoChunkLoader(chunks, batch_size=None, collate_fn=as_is, num_workers=datamodule.num_workers)
         trainer.callbacks.append(FeatureCacheWriter(cache))
-        with warnings.catch_warnings():  # one pass over the videos: workers that persist would gain nothing
+        with warnings.catch_warnings():  # one pass over the videos (VideoChunkLoader refuses persistent workers)
             warnings.filterwarnings("ignore", message=r".*persistent_workers=True.*predict_dataloader.*")
             trainer.predict(FeatureExtractionModule(cli.model.extractor), dataloaders=loader, return_predictions=False)
         if trainer.world_size > 1 and trainer.strategy.launcher is None:

@@ -13,10 +13,11 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from datamodules.extraction_data import VideoJob, VideoWindowSource, chunk_streams
+from datamodules.extraction_data import VideoJob, VideoWindowSource
 from datamodules.prefetch import prefetch
 from datamodules.stream_reader import StreamingWindowReader
 from datamodules.video_io import declared_frame_count, frame_times, truncation_warning
+from datamodules.window_dataset import stream_frames
 from lightning_app.timeline import frames_from_windows, violent_segments
 from models.lit_module import VideoFusionModule
 
@@ -79,7 +80,7 @@ class VideoPredictor:
         source = VideoWindowSource(VideoJob(name, path), s.window, s.stride, s.counts, s.frame_size, self.windows_per_batch)
         starts, ends, preds = [], [], []
         for chunk in prefetch(source):
-            preds.append(self.predict_frames({**chunk_streams(chunk), "text_frames": chunk["text_frames"]}, path))
+            preds.append(self.predict_frames({**stream_frames(chunk), "text_frames": chunk["text_frames"]}, path))
             starts.append(chunk["starts"])
             ends.append(chunk["ends"])
         begin, finish = frame_times(path)

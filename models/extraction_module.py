@@ -7,7 +7,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 
-from datamodules.extraction_data import chunk_streams
+from datamodules.window_dataset import stream_frames
 from lightning_app.errors import DataError
 from models.feature_extractor import FrozenFeatureExtractor
 
@@ -31,7 +31,7 @@ class FeatureExtractionModule(pl.LightningModule):
         started = time.perf_counter()
         captions_for = ([chunk["path"]] * len(chunk["starts"]), chunk["text_frames"])
         try:
-            streams = chunk_streams({"frames": chunk["frames"].to(self.device), "rows": chunk["rows"]})
+            streams = stream_frames({"frames": chunk["frames"].to(self.device), "stream_rows": chunk["stream_rows"]})
             out, captions = self.extractor(*(streams[name] for name in STREAMS), captions_for=captions_for)
         except DataError as error:
             return {"video": chunk["name"], "error": str(error)}

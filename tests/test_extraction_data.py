@@ -8,8 +8,9 @@ import torch
 from torch.utils.data import DataLoader
 
 import datamodules.extraction_data as extraction_data
-from datamodules.extraction_data import VideoChunkLoader, VideoChunkStream, VideoJob, VideoWindowSource, as_is, chunk_streams
+from datamodules.extraction_data import VideoChunkLoader, VideoChunkStream, VideoJob, VideoWindowSource, as_is
 from datamodules.video_io import read_frames
+from datamodules.window_dataset import stream_frames
 from datamodules.windows import window_indices, window_starts
 
 COUNTS = {"video": 4, "image": 4, "text": 2}
@@ -47,7 +48,7 @@ def test_workers_give_each_video_once_with_the_chunks_of_one_process(clips_root,
             assert (mine["starts"] == other["starts"]).all() and mine["last"] == other["last"]
             assert torch.equal(mine["frames"], other["frames"]), name
             for stream in COUNTS:
-                assert torch.equal(mine["rows"][stream], other["rows"][stream]), (name, stream)
+                assert torch.equal(mine["stream_rows"][stream], other["stream_rows"][stream]), (name, stream)
         assert chunks[-1]["frames_decoded"] == theirs[-1]["frames_decoded"] > 0
 
 
@@ -57,8 +58,8 @@ def test_each_window_gets_the_frames_of_its_own_stream_indices(clips_root):
     chunks = list(source)
     assert len(chunks) > 1  # more than one chunk: the frames of earlier ones are released on the way
     for chunk in chunks:
-        streams = chunk_streams(chunk)
-        assert len(chunk["frames"]) == len(torch.unique(torch.cat([r.flatten() for r in chunk["rows"].values()])))
+        streams = stream_frames(chunk)
+        assert len(chunk["frames"]) == len(torch.unique(torch.cat([r.flatten() for r in chunk["stream_rows"].values()])))
         for row, start in enumerate(chunk["starts"].tolist()):
             wanted = window_indices(start, 16, COUNTS, source.num_frames)
             for stream, indices in wanted.items():
