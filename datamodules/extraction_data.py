@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from datamodules.balance import deal
 from datamodules.prefetch import prefetch
 from datamodules.video_io import SequentialFrameReader
 from datamodules.windows import union_indices, window_indices, window_starts
@@ -85,8 +86,11 @@ class VideoWindowSource:
             yield batch
 
 
-def _shard(items: list, share: int, shares: int) -> list:
-    return items[share::shares]
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # missing: reading it will say so, in the errors of the run
+        return 0
 
 
 def _rank_and_world() -> tuple[int, int]:
@@ -106,11 +110,11 @@ class VideoChunkStream(IterableDataset):
     ``"decode_seconds"`` and ``"frames_decoded"`` so far; or ``{"name", "error"}`` for a video
     that cannot be read, after whatever chunks of it came before (drop those).
 
-    Iterate it through ``VideoChunkLoader``. Under DDP each rank takes every ``world``-th
-    video. A rank's DataLoader workers share its videos as they go: each, when it is ready for
-    another video, takes the next one no worker has taken (a counter the loader gives them),
-    so a worker that drew short videos takes more, and none is left decoding alone at the end
-    while the others idle. Chunks of different videos interleave as the workers hand them
+    Iterate it through ``VideoChunkLoader``. Under DDP the ranks' shares are dealt by file
+    size (``rank_share``). A rank's DataLoader workers share its videos as they go, largest
+    first: each, when it is ready for another video, takes the next one no worker has taken
+    (a counter the loader gives them), so a worker that drew short videos takes more, and
+    none is left decoding alone at the end while the others idle. Chunks of different videos interleave as the workers hand them
     over; a video's own chunks arrive in order. With no workers, a background thread decodes
     ``decode_ahead`` chunks ahead of the consumer.
     """
@@ -125,9 +129,13 @@ class VideoChunkStream(IterableDataset):
         self.next_job = None  # a multiprocessing Value: the rank's next video no worker has taken
 
     def rank_share(self) -> list[VideoJob]:
-        """The videos of this process's DDP rank."""
+        """The videos of this process's DDP rank, largest file first. The ranks' shares are
+        dealt by file size (a free stand-in for decoding time, the same on every rank), so
+        they take about equally long; taken largest first, the last videos a rank's workers
+        pick up are short ones, and none is left decoding a long one alone at the end."""
         rank, world = self.rank_and_world or _rank_and_world()
-        return _shard(self.jobs, rank, world)
+        sizes = [_file_size(job.path) for job in self.jobs]
+        return [self.jobs[position] for position in deal(sizes, world)[rank]]
 
     def _taken(self, jobs: list[VideoJob]) -> Iterator[VideoJob]:
         """The videos this process decodes, each taken when the last one is done: all of them
@@ -136,7 +144,7 @@ class VideoChunkStream(IterableDataset):
         if info is None:
             yield from jobs
         elif self.next_job is None:  # a plain DataLoader: a fixed share per worker
-            yield from _shard(jobs, info.id, info.num_workers)
+            yield from jobs[info.id :: info.num_workers]
         else:
             while True:
                 with self.next_job.get_lock():

@@ -31,16 +31,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch.utils.data import DistributedSampler
 
-
-def _deal(sizes: Sequence[int], bins: int) -> list[list[int]]:
-    """Item positions dealt into ``bins`` with about equal total size: the largest first, each
-    to the bin with the least so far (ties to the lowest bin)."""
-    loads, dealt = [0] * bins, [[] for _ in range(bins)]
-    for position in sorted(range(len(sizes)), key=lambda p: -sizes[p]):
-        target = min(range(bins), key=lambda b: (loads[b], b))
-        dealt[target].append(position)
-        loads[target] += sizes[position]
-    return dealt
+from datamodules.balance import deal
 
 
 def video_order(videos: Sequence[Sequence[int]], batch_size: int, num_workers: int) -> list[int]:
@@ -49,9 +40,9 @@ def video_order(videos: Sequence[Sequence[int]], batch_size: int, num_workers: i
     workers = max(1, num_workers)
     batches_per_worker: list[list[list[int]]] = []
     leftovers: list[int] = []
-    for worker_videos in _deal([len(v) for v in videos], workers):
+    for worker_videos in deal([len(v) for v in videos], workers):
         lanes = [[] for _ in range(batch_size)]
-        for lane, positions in zip(lanes, _deal([len(videos[p]) for p in worker_videos], batch_size)):
+        for lane, positions in zip(lanes, deal([len(videos[p]) for p in worker_videos], batch_size)):
             for position in sorted(positions, key=worker_videos.__getitem__):
                 lane.extend(videos[worker_videos[position]])
         stream = [lane[step] for step in range(max(map(len, lanes), default=0)) for lane in lanes if step < len(lane)]
@@ -93,7 +84,7 @@ class VideoOrderSampler(DistributedSampler):
         largest share; the same every epoch, since the deal depends on the sizes alone)."""
         generator = torch.Generator().manual_seed(self.seed + epoch)
         shuffled = [self.videos[i] for i in torch.randperm(len(self.videos), generator=generator).tolist()]
-        shares = _deal([len(v) for v in shuffled], self.num_replicas)
+        shares = deal([len(v) for v in shuffled], self.num_replicas)
         per_rank = max(sum(len(shuffled[p]) for p in share) for share in shares) if shuffled else 0
         mine = [shuffled[p] for p in sorted(shares[self.rank])]
         return mine, per_rank

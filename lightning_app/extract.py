@@ -11,7 +11,7 @@ dataset and write the feature cache (``datamodules/feature_cache.py``).
   would help.
 * With several devices (``--trainer.devices 4``, ``--trainer.strategy ddp``), or under
   ``torchrun`` / SLURM with ``--trainer.num_nodes N``, each rank takes a disjoint share of the
-  videos (every N-th, as ``VideoChunkStream`` deals them) and together they cover all.
+  videos (dealt by file size, so the shares take about equally long) and together they cover all.
 * A video that cannot be read is recorded in ``errors.json`` in the cache folder with the
   reason; the others go on, and the command ends with status 1 and a summary.
 """

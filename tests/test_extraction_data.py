@@ -69,13 +69,19 @@ def test_each_window_gets_the_frames_of_its_own_stream_indices(clips_root):
             assert chunk["text_frames"][row].tolist() == wanted["text"]
 
 
-def test_each_rank_takes_every_other_video(clips_root, monkeypatch):
+def test_ranks_share_the_videos_by_file_size_largest_first(clips_root, tmp_path, monkeypatch):
     jobs = _jobs(clips_root)
+    long_one = tmp_path / "long.mp4"
+    long_one.write_bytes(b"\0" * sum(job.path.stat().st_size for job in jobs))  # as large as all the others together
+    jobs.append(VideoJob("long", long_one))
     shares = []
-    for rank in range(3):
-        monkeypatch.setattr(extraction_data, "_rank_and_world", lambda rank=rank: (rank, 3))
+    for rank in range(2):
+        monkeypatch.setattr(extraction_data, "_rank_and_world", lambda rank=rank: (rank, 2))
         shares.append(_stream(jobs).rank_share())
-    assert shares == [jobs[0::3], jobs[1::3], jobs[2::3]]
+    assert shares[0] == [jobs[-1]]  # the long video alone on one rank, all the others on the other
+    assert sorted(shares[1], key=lambda job: job.name) == jobs[:-1]
+    sizes = [job.path.stat().st_size for job in shares[1]]
+    assert sizes == sorted(sizes, reverse=True)
 
 
 def test_workers_take_the_next_video_no_other_worker_has_taken(clips_root, monkeypatch):
