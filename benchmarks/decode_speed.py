@@ -189,14 +189,14 @@ def extraction_pipeline(paths: list[Path], workers: int) -> tuple[float, float, 
     at the end of the pass)."""
     import resource
 
-    from datamodules.extraction_data import VideoChunkLoader, VideoChunkStream, VideoJob, as_is
+    from datamodules.extraction_data import VideoChunkLoader, VideoChunkStream, VideoJob
 
     def children_cpu() -> float:
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         return usage.ru_utime + usage.ru_stime
 
     stream = VideoChunkStream([VideoJob(p.name, p) for p in paths], WINDOW, STRIDE, COUNTS, FRAME_SIZE)
-    loader = VideoChunkLoader(stream, batch_size=None, collate_fn=as_is, num_workers=workers)
+    loader = VideoChunkLoader(stream, num_workers=workers)
     windows, decoded = 0, {}
     cpu_started, started = process_cpu_seconds([os.getpid()]) + children_cpu(), time.perf_counter()
     for chunk in loader:  # the last next() joins the workers

@@ -105,7 +105,7 @@ def _rank_and_world() -> tuple[int, int]:
 class VideoChunkStream(IterableDataset):
     """Every chunk of every video this process extracts, each video decoded front to back once.
 
-    Items (use ``batch_size=None`` and ``collate_fn=as_is``) are a ``VideoWindowSource`` chunk
+    Items (one per DataLoader item: ``batch_size=None``) are a ``VideoWindowSource`` chunk
     plus ``"name"`` (the video's cache name), ``"path"``, ``"num_frames"``, and the video's
     ``"decode_seconds"`` and ``"frames_decoded"`` so far; or ``{"name", "error"}`` for a video
     that cannot be read, after whatever chunks of it came before (drop those).
@@ -170,8 +170,14 @@ class VideoChunkStream(IterableDataset):
         return chunks if get_worker_info() is not None else prefetch(chunks, self.decode_ahead)
 
 
+def as_is(item):
+    """collate_fn for ``batch_size=None``: the item unchanged (no numpy-to-tensor conversion)."""
+    return item
+
+
 class VideoChunkLoader(DataLoader):
-    """The DataLoader for a ``VideoChunkStream`` (``batch_size=None``, ``collate_fn=as_is``).
+    """The DataLoader for a ``VideoChunkStream``: one chunk per item, handed over as it is
+    (``batch_size=None``, ``collate_fn=as_is`` unless given).
 
     Before its workers start, it tells the stream this process's DDP rank (the workers copy
     the stream, but cannot see the process group themselves) and gives them a fresh counter
@@ -182,6 +188,8 @@ class VideoChunkLoader(DataLoader):
     def __init__(self, dataset: VideoChunkStream, **kwargs):
         if kwargs.get("persistent_workers"):
             raise ValueError("VideoChunkLoader: persistent_workers would see no video after the first pass")
+        kwargs.setdefault("batch_size", None)
+        kwargs.setdefault("collate_fn", as_is)
         super().__init__(dataset, **kwargs)
 
     def __iter__(self):
@@ -191,7 +199,3 @@ class VideoChunkLoader(DataLoader):
             self.dataset.next_job = context.Value("q", 0)
         return super().__iter__()
 
-
-def as_is(item):
-    """collate_fn for ``batch_size=None``: the item unchanged (no numpy-to-tensor conversion)."""
-    return item

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from callbacks.feature_writer import RANK_REPORT, FeatureCacheWriter
-from datamodules.extraction_data import VideoChunkLoader, VideoChunkStream, VideoJob, as_is
+from datamodules.extraction_data import VideoChunkLoader, VideoChunkStream, VideoJob
 from datamodules.video_io import frame_count
 from datamodules.windows import window_starts
 from lightning_app.errors import ConfigError
@@ -76,7 +76,7 @@ def run_extract(args: Sequence[str]) -> dict[str, Any]:
     if todo:
         chunks = VideoChunkStream(todo, datamodule.window, datamodule.stride, datamodule.counts, datamodule.frame_size)
         # workers (--data.num_workers) decode videos in parallel while the encoders run here
-        loader = VideoChunkLoader(chunks, batch_size=None, collate_fn=as_is, num_workers=datamodule.num_workers)
+        loader = VideoChunkLoader(chunks, num_workers=datamodule.num_workers)
         trainer.callbacks.append(FeatureCacheWriter(cache))
         with warnings.catch_warnings():  # one pass over the videos (VideoChunkLoader refuses persistent workers)
             warnings.filterwarnings("ignore", message=r".*persistent_workers=True.*predict_dataloader.*")

@@ -105,7 +105,7 @@ def test_an_unreadable_video_is_an_error_item_and_the_others_go_on(clips_root, t
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video")
     jobs = [VideoJob("broken", broken), *_jobs(clips_root)[:2]]
-    items = list(VideoChunkLoader(_stream(jobs), batch_size=None, collate_fn=as_is, num_workers=workers))
+    items = list(VideoChunkLoader(_stream(jobs), num_workers=workers))
     errors = [item for item in items if "error" in item]
     assert [e["name"] for e in errors] == ["broken"] and "cannot read video" in errors[0]["error"]
     assert sorted(_by_video(i for i in items if "error" not in i)) == [job.name for job in jobs[1:]]
