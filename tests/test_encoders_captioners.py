@@ -7,7 +7,7 @@ import torch
 from lightning_app.errors import ConfigError
 from models.encoders import available, build_encoder
 from models.encoders.base import FrozenEncoder
-from models.encoders.captioner import Captioner
+from models.encoders.captioner import Captioner, preprocesses_on_gpu
 from models.encoders.preprocess import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD
 from tests.encoder_fixtures import frames as _frames, no_network, one_thread  # noqa: F401  (fixtures)
 
@@ -165,3 +165,28 @@ def test_blip_names_and_options_are_kept():
     assert captioner.generate_kwargs["max_new_tokens"] == 4 and captioner.prompt == ""
     with torch.inference_mode():
         assert len(captioner(_frames(2, 40, 40))) == 2
+
+
+def test_only_processors_that_resize_alike_on_the_gpu_get_gpu_frames():
+    """BLIP's, BLIP-2's and Florence-2's torchvision processors (bicubic) take GPU frames as
+    they are; SmolVLM's resamples with Lanczos, which torchvision has on the CPU only."""
+    assert {family: preprocesses_on_gpu(_tiny(family).processor) for family in FAMILIES} == {
+        "blip": True, "blip2": True, "instructblip": True, "florence2": True, "smolvlm": False}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("family", FAMILIES)
+def test_frames_on_the_gpu_are_preprocessed_there_as_on_the_host(family):
+    """GPU frames are resized and normalised on the GPU where the processor can (no trip
+    through the host), to the pixels the host's preprocessing gives. Smooth frames: on noise,
+    the CPU's uint8 resampling and the GPU's float one differ by a few grey levels."""
+    captioner = _tiny(family, dtype="float32").cuda()
+    across, down = torch.linspace(0, 1, 48).expand(40, 48), torch.linspace(0, 1, 40)[:, None].expand(40, 48)
+    frames = torch.stack([255 * torch.stack([across, 0.5 * down + 0.25 * k, 1 - across], -1)
+                          for k in range(3)]).round().to(torch.uint8)
+    on_host = captioner.prepare(frames)["pixel_values"]
+    on_gpu = captioner.prepare(frames.cuda())["pixel_values"]
+    assert on_gpu.device.type == ("cuda" if preprocesses_on_gpu(captioner.processor) else "cpu")
+    assert on_gpu.shape == on_host.shape
+    assert torch.allclose(on_gpu.cpu().float(), on_host.float(), atol=3e-2)
+    assert len(captioner(frames.cuda())) == 3

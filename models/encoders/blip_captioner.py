@@ -34,10 +34,10 @@ class BlipFamily(CaptionFamily):
     name = "blip"
     keeps_prompt = True
 
-    def inputs(self, processor, images, prompt):
+    def inputs(self, processor, images, prompt, **image_options):
         if not prompt:
-            return processor(images=images, return_tensors="pt")
-        return processor(images=images, text=[prompt] * len(images), return_tensors="pt")
+            return processor(images=images, return_tensors="pt", **image_options)
+        return processor(images=images, text=[prompt] * len(images), return_tensors="pt", **image_options)
 
 
 # Kept under its old name: a BLIP captioner is the generic captioner with the BLIP adapter.

@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 from torch import nn
+from transformers.image_processing_backends import TorchvisionBackend
+from transformers.image_utils import PILImageResampling
 
 from lightning_app.errors import ConfigError
 from models.encoders.base import FrozenEncoder
@@ -35,8 +37,17 @@ class CaptionFamily:
     #: the prompt is the start of the caption and stays in it (BLIP's conditional captioning)
     keeps_prompt = False
 
-    def inputs(self, processor, images: list[torch.Tensor], prompt: str):
-        return processor(images=images, text=[prompt] * len(images), padding=True, return_tensors="pt")
+    def inputs(self, processor, images: list[torch.Tensor], prompt: str, **image_options):
+        return processor(images=images, text=[prompt] * len(images), padding=True, return_tensors="pt", **image_options)
+
+
+def preprocesses_on_gpu(processor) -> bool:
+    """Whether the processor's image part resizes and normalises GPU frames on the GPU as it
+    would on the CPU: a torchvision image processor whose resampling filter torchvision has on
+    the GPU (Lanczos, which SmolVLM's processor uses, is CPU-only: transformers would quietly
+    swap it for bicubic there)."""
+    images = getattr(processor, "image_processor", None)
+    return isinstance(images, TorchvisionBackend) and getattr(images, "resample", None) != PILImageResampling.LANCZOS
 
 
 def is_encoder_decoder(model: nn.Module) -> bool:
@@ -79,11 +90,20 @@ class Captioner(FrozenEncoder):
         return getattr(self.processor, "tokenizer", self.processor)
 
     def prepare(self, frames: torch.Tensor):
-        """(N, H, W, 3) uint8 -> the processor's model inputs (on the CPU)."""
+        """(N, H, W, 3) uint8 -> the processor's model inputs.
+
+        Frames on a GPU stay there when the image processor can work there (see
+        ``preprocesses_on_gpu``): no round trip through the host. Otherwise the processor works
+        on the CPU."""
         if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"expected uint8 frames shaped (N, H, W, 3), got {tuple(frames.shape)} {frames.dtype}")
-        images = list(frames.detach().cpu().permute(0, 3, 1, 2).contiguous())
-        return self.family.inputs(self.processor, images, self.prompt)
+        options = {}
+        if frames.device.type != "cpu" and preprocesses_on_gpu(self.processor):
+            options["device"] = frames.device
+        else:
+            frames = frames.detach().cpu()
+        images = list(frames.detach().permute(0, 3, 1, 2).contiguous())
+        return self.family.inputs(self.processor, images, self.prompt, **options)
 
     def _to_model(self, inputs) -> dict[str, Any]:
         dtype, device = self.model_dtype, self.device

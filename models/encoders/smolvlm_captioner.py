@@ -42,11 +42,11 @@ class SmolVLMFamily(CaptionFamily):
     def __init__(self, image_splitting: bool = False):
         self.image_splitting = bool(image_splitting)
 
-    def inputs(self, processor, images, prompt):
+    def inputs(self, processor, images, prompt, **image_options):
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
         text = processor.apply_chat_template(messages, add_generation_prompt=True)
         return processor(images=[[image] for image in images], text=[text] * len(images), padding=True,
-                         do_image_splitting=self.image_splitting, return_tensors="pt")
+                         do_image_splitting=self.image_splitting, return_tensors="pt", **image_options)
 
 
 @register("captioner", "smolvlm-tiny")
