@@ -18,10 +18,10 @@ RANK_REPORT = "extract_report.rank{rank}.json"
 
 
 class FeatureCacheWriter(Callback):
-    """Puts each video's chunks together (chunks of several videos arrive interleaved, each
-    video's in order) and writes the video's file the moment its last chunk is in, so an
-    interrupted run keeps it. Records failures: a video that fails part way is dropped, chunks
-    and all. Leaves a per-rank report (videos done, failures, seconds spent decoding, encoding
+    """Puts each video's chunks together (chunks of several videos arrive interleaved, one or
+    a list of them per batch, each video's in order) and writes the video's file the moment
+    its last chunk is in, so an interrupted run keeps it. Records failures: a video that fails
+    part way is dropped, chunks and all. Leaves a per-rank report (videos done, failures, seconds spent decoding, encoding
     and writing, and waiting for frames) in the cache folder for the command to merge.
 
     ``wait_for_frames`` is how long the encoders sat idle between chunks: from the end of one
@@ -56,15 +56,18 @@ class FeatureCacheWriter(Callback):
         self._idle_since = None
 
     def on_predict_batch_end(self, trainer, pl_module, prediction, batch, batch_idx, dataloader_idx=0) -> None:
-        video = prediction["video"]
-        if video not in self._failed:  # not the rest of a video that failed part way
-            if "error" in prediction:
-                self._fail(video, prediction["error"])
-            else:
-                self._parts.setdefault(video, []).append(prediction)
-                self.report["seconds"]["encode"] += prediction["seconds"]["encode"]
-                if prediction["last"]:
-                    self._write(self._parts.pop(video))
+        """``prediction``: one chunk's result, or a list of them (``FeatureExtractionModule``)."""
+        for result in prediction if isinstance(prediction, list) else [prediction]:
+            video = result["video"]
+            if video in self._failed:  # the rest of a video that failed part way
+                continue
+            if "error" in result:
+                self._fail(video, result["error"])
+                continue
+            self._parts.setdefault(video, []).append(result)
+            self.report["seconds"]["encode"] += result["seconds"]["encode"]
+            if result["last"]:
+                self._write(self._parts.pop(video))
         self._idle_since = time.perf_counter()
 
     def _write(self, parts: list[dict[str, Any]]) -> None:

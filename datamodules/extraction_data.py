@@ -105,10 +105,13 @@ def _rank_and_world() -> tuple[int, int]:
 class VideoChunkStream(IterableDataset):
     """Every chunk of every video this process extracts, each video decoded front to back once.
 
-    Items (one per DataLoader item: ``batch_size=None``) are a ``VideoWindowSource`` chunk
-    plus ``"name"`` (the video's cache name), ``"path"``, ``"num_frames"``, and the video's
-    ``"decode_seconds"`` and ``"frames_decoded"`` so far; or ``{"name", "error"}`` for a video
-    that cannot be read, after whatever chunks of it came before (drop those).
+    Items (one per DataLoader item: ``batch_size=None``) are lists of ``chunks_per_item``
+    consecutive chunks, of one video or running on into the next ones (the encoders take them
+    in one call, so batches stay full across the ends of short videos). A chunk is a
+    ``VideoWindowSource`` chunk plus ``"name"`` (the video's cache name), ``"path"``,
+    ``"num_frames"``, and the video's ``"decode_seconds"`` and ``"frames_decoded"`` so far; or
+    ``{"name", "error"}`` for a video that cannot be read, after whatever chunks of it came
+    before (drop those).
 
     Iterate it through ``VideoChunkLoader``. Under DDP the ranks' shares are dealt by file
     size (``rank_share``). A rank's DataLoader workers share its videos as they go, largest
@@ -120,9 +123,11 @@ class VideoChunkStream(IterableDataset):
     """
 
     def __init__(self, jobs: list[VideoJob], window: int, stride: int, counts: Mapping[str, int],
-                 frame_size: Optional[int], windows_per_chunk: int = 8, decode_ahead: int = 2):
+                 frame_size: Optional[int], windows_per_chunk: int = 8, chunks_per_item: int = 1,
+                 decode_ahead: int = 2):
         self.jobs = list(jobs)
         self.args = (window, stride, dict(counts), frame_size, windows_per_chunk)
+        self.chunks_per_item = chunks_per_item
         self.decode_ahead = decode_ahead
         # both set by the loader in the rank's process, before its workers start
         self.rank_and_world: Optional[tuple[int, int]] = None
@@ -165,9 +170,23 @@ class VideoChunkStream(IterableDataset):
             except DataError as error:
                 yield {"name": job.name, "error": str(error)}
 
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[list[dict]]:
         chunks = self._chunks(self._taken(self.rank_share()))
-        return chunks if get_worker_info() is not None else prefetch(chunks, self.decode_ahead)
+        if get_worker_info() is None:
+            chunks = prefetch(chunks, self.decode_ahead)
+        return in_lists(chunks, self.chunks_per_item)
+
+
+def in_lists(items: Iterable, size: int) -> Iterator[list]:
+    """Consecutive items in lists of ``size`` (the last one may be shorter)."""
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def as_is(item):
@@ -176,8 +195,8 @@ def as_is(item):
 
 
 class VideoChunkLoader(DataLoader):
-    """The DataLoader for a ``VideoChunkStream``: one chunk per item, handed over as it is
-    (``batch_size=None``, ``collate_fn=as_is`` unless given).
+    """The DataLoader for a ``VideoChunkStream``: one item (a list of chunks) per batch, handed
+    over as it is (``batch_size=None``, ``collate_fn=as_is`` unless given).
 
     Before its workers start, it tells the stream this process's DDP rank (the workers copy
     the stream, but cannot see the process group themselves) and gives them a fresh counter

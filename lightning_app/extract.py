@@ -9,6 +9,10 @@ dataset and write the feature cache (``datamodules/feature_cache.py``).
   ahead of them. The summary's ``wait_for_frames`` is how long the encoders sat idle waiting
   for decoded frames: near zero, decoding keeps up; a large share of the run, more workers
   would help.
+* The encoders take up to ``--data.batch_size`` windows at a time, across the end of one
+  video and the start of the next. On a GPU a larger batch than training's keeps it busier
+  (the captioner generates token by token, and a step costs about as much for 32 windows as
+  for 8): ``--data.batch_size 32``.
 * With several devices (``--trainer.devices 4``, ``--trainer.strategy ddp``), or under
   ``torchrun`` / SLURM with ``--trainer.num_nodes N``, each rank takes a disjoint share of the
   videos (dealt by file size, so the shares take about equally long) and together they cover all.
@@ -32,6 +36,9 @@ from lightning_app.errors import ConfigError
 from lightning_app.preflight import check_cache_folder
 from lightning_app.terminal import print_table
 from models.extraction_module import FeatureExtractionModule
+
+# windows per chunk a decoding worker hands over (a chunk holds its windows' distinct frames)
+CHUNK_WINDOWS = 8
 
 
 def _merge_reports(cache) -> dict[str, Any]:
@@ -74,7 +81,12 @@ def run_extract(args: Sequence[str]) -> dict[str, Any]:
     skipped = len(names) - len(todo)
     report: dict[str, Any] = {"done": [], "errors": [], "seconds": {}, "windows": 0, "frames_decoded": 0}
     if todo:
-        chunks = VideoChunkStream(todo, datamodule.window, datamodule.stride, datamodule.counts, datamodule.frame_size)
+        # the encoders take up to --data.batch_size windows at a time: a list of chunks of up to
+        # CHUNK_WINDOWS windows each, of one video or of the next ones when a video ends
+        per_chunk = min(CHUNK_WINDOWS, datamodule.batch_size)
+        per_item = max(1, datamodule.batch_size // per_chunk)
+        chunks = VideoChunkStream(todo, datamodule.window, datamodule.stride, datamodule.counts, datamodule.frame_size,
+                                  windows_per_chunk=per_chunk, chunks_per_item=per_item, decode_ahead=max(2, per_item))
         # workers (--data.num_workers) decode videos in parallel while the encoders run here
         loader = VideoChunkLoader(chunks, num_workers=datamodule.num_workers)
         trainer.callbacks.append(FeatureCacheWriter(cache))

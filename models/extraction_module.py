@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Union
 
 import lightning.pytorch as pl
+import torch
 
 from datamodules.window_dataset import stream_frames
 from lightning_app.errors import DataError
@@ -16,35 +17,68 @@ STREAMS = ("video", "image", "text")
 
 class FeatureExtractionModule(pl.LightningModule):
     """``predict_step`` takes one chunk of a video's windows (``datamodules.extraction_data.
-    VideoChunkStream``) and returns their features, window ranges and captions, tagged with
-    the video, for ``callbacks.feature_writer.FeatureCacheWriter`` to put together. A video
-    that cannot be read, or whose captions cannot be found, comes back as ``{"video", "error"}``.
+    VideoChunkStream``), or a list of chunks of one or more videos, and returns a list with
+    each chunk's features, window ranges and captions, tagged with its video, for
+    ``callbacks.feature_writer.FeatureCacheWriter`` to put together. The chunks of a list go
+    through the encoders in one call (those whose frames have one size), so that batches
+    stay full across the ends of short videos. A video that cannot be read, or whose
+    captions cannot be found, comes back as ``{"video", "error"}``.
     """
 
     def __init__(self, extractor: FrozenFeatureExtractor):
         super().__init__()
         self.extractor = extractor
 
-    def predict_step(self, chunk: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        if "error" in chunk:
-            return {"video": chunk["name"], "error": chunk["error"]}
+    def predict_step(self, batch: Union[dict[str, Any], list[dict[str, Any]]], batch_idx: int) -> list[dict[str, Any]]:
+        chunks = batch if isinstance(batch, list) else [batch]
+        results: list[Any] = [None] * len(chunks)
+        by_size: dict[tuple, list[int]] = {}
+        for position, chunk in enumerate(chunks):
+            if "error" in chunk:
+                results[position] = {"video": chunk["name"], "error": chunk["error"]}
+            else:
+                by_size.setdefault(tuple(chunk["frames"].shape[1:]), []).append(position)
+        for positions in by_size.values():
+            for position, result in zip(positions, self._encode([chunks[p] for p in positions])):
+                results[position] = result
+        return results
+
+    def _encode(self, chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The chunks' windows through the encoders in one call; one result per chunk."""
         started = time.perf_counter()
-        captions_for = ([chunk["path"]] * len(chunk["starts"]), chunk["text_frames"])
+        frames, rows, offset = [], {name: [] for name in chunks[0]["stream_rows"]}, 0
+        for chunk in chunks:  # one frames tensor, each chunk's rows shifted to its frames in it
+            frames.append(chunk["frames"])
+            for name, chunk_rows in chunk["stream_rows"].items():
+                rows[name].append(chunk_rows + offset)
+            offset += len(chunk["frames"])
+        paths = [chunk["path"] for chunk in chunks for _ in range(len(chunk["starts"]))]
+        text_frames = torch.cat([chunk["text_frames"] for chunk in chunks])
         try:
-            streams = stream_frames({"frames": chunk["frames"].to(self.device), "stream_rows": chunk["stream_rows"]})
-            out, captions = self.extractor(*(streams[name] for name in STREAMS), captions_for=captions_for)
+            streams = stream_frames({"frames": torch.cat(frames).to(self.device),
+                                     "stream_rows": {name: torch.cat(parts) for name, parts in rows.items()}})
+            out, captions = self.extractor(*(streams[name] for name in STREAMS), captions_for=(paths, text_frames))
         except DataError as error:
-            return {"video": chunk["name"], "error": str(error)}
+            if len(chunks) > 1:  # e.g. one video's captions missing: each chunk alone, so the others go on
+                return [result for chunk in chunks for result in self._encode([chunk])]
+            return [{"video": chunks[0]["name"], "error": str(error)}]
+        seconds = time.perf_counter() - started
         features = {name: out[name].cpu().numpy() for name in STREAMS}
-        return {
-            "video": chunk["name"],
-            "path": chunk["path"],
-            "last": chunk["last"],
-            "features": features,
-            "starts": chunk["starts"],
-            "ends": chunk["ends"],
-            "captions": captions,
-            "num_frames": chunk["num_frames"],
-            "seconds": {"decode": chunk["decode_seconds"], "encode": time.perf_counter() - started},
-            "frames_decoded": chunk["frames_decoded"],
-        }
+        results, first = [], 0
+        for chunk in chunks:
+            part = slice(first, first + len(chunk["starts"]))
+            first = part.stop
+            results.append({
+                "video": chunk["name"],
+                "path": chunk["path"],
+                "last": chunk["last"],
+                "features": {name: values[part] for name, values in features.items()},
+                "starts": chunk["starts"],
+                "ends": chunk["ends"],
+                "captions": captions[part],
+                "num_frames": chunk["num_frames"],
+                # the call's time, shared out by windows
+                "seconds": {"decode": chunk["decode_seconds"], "encode": seconds * len(chunk["starts"]) / len(paths)},
+                "frames_decoded": chunk["frames_decoded"],
+            })
+        return results

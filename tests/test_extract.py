@@ -200,6 +200,21 @@ def test_decoding_workers_write_the_same_cache(extracted, clips_root, tmp_path):
     _same_files(_files(summary), _files(parallel))
 
 
+def test_batches_across_videos_write_the_same_cache(extracted, clips_root, tmp_path):
+    """--data.batch_size 24: three chunks of 8 windows per encoder call, running on from the
+    end of one clip (2 or 3 windows) into the next ones; every window's features as before."""
+    summary, _ = extracted
+    batched = run_extract(_args(clips_root, tmp_path / "cache", "--data.batch_size", "24", "--data.num_workers", "1"))
+    assert batched["complete"] and batched["extracted"] == 8 and batched["windows"] == summary["windows"]
+    one, other = _files(summary), _files(batched)
+    assert one.keys() == other.keys()
+    for name in one:
+        assert one[name].keys() == other[name].keys()
+        for key in one[name]:  # the same windows; features equal up to float rounding of a larger batch
+            assert torch.allclose(torch.as_tensor(one[name][key]).double(), torch.as_tensor(other[name][key]).double(),
+                                  atol=1e-5), (name, key)
+
+
 def test_the_summary_says_how_long_the_encoders_waited_for_frames(clips_root, tmp_path, monkeypatch):
     from datamodules.extraction_data import VideoWindowSource
 

@@ -24,10 +24,15 @@ def _stream(jobs, **kwargs):
     return VideoChunkStream(jobs, window=16, stride=8, counts=COUNTS, frame_size=16, windows_per_chunk=3, **kwargs)
 
 
+def _chunks(items) -> list[dict]:
+    """The chunks of the stream's items (lists of chunks), in order."""
+    return [chunk for item in items for chunk in item]
+
+
 def _by_video(items) -> dict[str, list[dict]]:
     grouped: dict[str, list[dict]] = {}
-    for item in items:
-        grouped.setdefault(item["name"], []).append(item)
+    for chunk in _chunks(items):
+        grouped.setdefault(chunk["name"], []).append(chunk)
     return grouped
 
 
@@ -105,7 +110,22 @@ def test_an_unreadable_video_is_an_error_item_and_the_others_go_on(clips_root, t
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video")
     jobs = [VideoJob("broken", broken), *_jobs(clips_root)[:2]]
-    items = list(VideoChunkLoader(_stream(jobs), num_workers=workers))
-    errors = [item for item in items if "error" in item]
+    chunks = _chunks(VideoChunkLoader(_stream(jobs), num_workers=workers))
+    errors = [chunk for chunk in chunks if "error" in chunk]
     assert [e["name"] for e in errors] == ["broken"] and "cannot read video" in errors[0]["error"]
-    assert sorted(_by_video(i for i in items if "error" not in i)) == [job.name for job in jobs[1:]]
+    assert sorted(_by_video([[c for c in chunks if "error" not in c]])) == [job.name for job in jobs[1:]]
+
+
+def test_items_hold_consecutive_chunks_running_on_into_the_next_videos(clips_root):
+    jobs = _jobs(clips_root)
+    one_each = _chunks(_stream(jobs))
+    items = list(_stream(jobs, chunks_per_item=3))
+    assert [len(item) for item in items[:-1]] == [3] * (len(items) - 1) and 1 <= len(items[-1]) <= 3
+    assert any(len({chunk["name"] for chunk in item}) > 1 for item in items)  # lists span videos
+    together = _chunks(items)
+    assert [(c["name"], c["starts"].tolist()) for c in together] == [(c["name"], c["starts"].tolist()) for c in one_each]
+
+
+def test_in_lists():
+    assert list(extraction_data.in_lists(range(7), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert list(extraction_data.in_lists([], 3)) == []
