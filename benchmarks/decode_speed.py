@@ -92,13 +92,22 @@ def floor_seconds(paths: list[Path]) -> tuple[float, int]:
 BATCH_SIZE = 8
 
 
+def balanced_shares(paths: list[Path], processes: int) -> list[list[Path]]:
+    """The clips dealt to ``processes`` by file size, largest first (a stand-in for decoding
+    time, as ``extract`` deals DDP ranks' videos): the clips alternate between high and low
+    motion, and every other clip would give one process all the costly ones."""
+    from datamodules.balance import deal
+
+    return [[paths[i] for i in share] for share in deal([p.stat().st_size for p in paths], processes)]
+
+
 def floor_parallel_seconds(paths: list[Path], processes: int = 2) -> tuple[float, float]:
     """The floor with the clips split over ``processes`` processes, seconds and CPU seconds:
     how far this machine's cores scale for decoding at all, and what a CPU second of decoding
     is worth when both cores are busy; the references for the pipelines with 2 workers."""
     from multiprocessing import get_context
 
-    shares = [paths[i::processes] for i in range(processes)]
+    shares = balanced_shares(paths, processes)
     with get_context("spawn").Pool(processes) as pool:
         pool.map(floor_seconds, [paths[:1]] * processes)  # start and import before timing
         pids = [worker.pid for worker in pool._pool]
@@ -127,7 +136,7 @@ def by_video_parallel_scaling(paths: list[Path], processes: int = 2) -> float:
         pool.apply(_by_video_in_process, (paths,))
         one = time.perf_counter() - started
         started = time.perf_counter()
-        pool.map(_by_video_in_process, [paths[i::processes] for i in range(processes)])
+        pool.map(_by_video_in_process, balanced_shares(paths, processes))
         return one / (time.perf_counter() - started)
 
 
@@ -199,9 +208,10 @@ def extraction_pipeline(paths: list[Path], workers: int) -> tuple[float, float, 
     loader = VideoChunkLoader(stream, num_workers=workers)
     windows, decoded = 0, {}
     cpu_started, started = process_cpu_seconds([os.getpid()]) + children_cpu(), time.perf_counter()
-    for chunk in loader:  # the last next() joins the workers
-        windows += len(chunk["starts"])
-        decoded[chunk["name"]] = chunk["frames_decoded"]
+    for chunks in loader:  # the last next() joins the workers
+        for chunk in chunks:
+            windows += len(chunk["starts"])
+            decoded[chunk["name"]] = chunk["frames_decoded"]
     seconds = time.perf_counter() - started
     cpu_seconds = process_cpu_seconds([os.getpid()]) + children_cpu() - cpu_started
     return seconds, cpu_seconds, windows, sum(decoded.values())
@@ -270,7 +280,7 @@ def main() -> None:
     for by_workers in (*training.values(), extraction):
         by_workers["scaling_2_over_1_workers"] = by_workers["1"]["seconds"] / by_workers["2"]["seconds"]
     results = {
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "machine": {"cpus": os.cpu_count(), "cpus_usable": len(os.sched_getaffinity(0)), "python": sys.version.split()[0]},
         "clips": args.clips, "size": args.size, "seconds": args.seconds, "frames": frames, "windows": windows,
         "repeats": args.repeats,
         "floor": dict(figures(floors), frames_per_second=frames / floor_s),
