@@ -21,8 +21,9 @@ class FeatureCacheWriter(Callback):
     """Puts each video's chunks together (chunks of several videos arrive interleaved, one or
     a list of them per batch, each video's in order) and writes the video's file the moment
     its last chunk is in, so an interrupted run keeps it. Records failures: a video that fails
-    part way is dropped, chunks and all. Leaves a per-rank report (videos done, failures, seconds spent decoding, encoding
-    and writing, and waiting for frames) in the cache folder for the command to merge.
+    part way is dropped, chunks and all. Leaves a per-rank report (videos done, failures,
+    seconds spent decoding, encoding and writing, and waiting for frames) in the cache folder
+    for the command to merge.
 
     ``wait_for_frames`` is how long the encoders sat idle between chunks: from the end of one
     chunk (written) to the start of the next (decoded, on the device), and from the start to

@@ -62,8 +62,8 @@ class FeatureExtractionModule(pl.LightningModule):
             if len(chunks) > 1:  # e.g. one video's captions missing: each chunk alone, so the others go on
                 return [result for chunk in chunks for result in self._encode([chunk])]
             return [{"video": chunks[0]["name"], "error": str(error)}]
+        features = {name: out[name].cpu().numpy() for name in STREAMS}  # waits for the device
         seconds = time.perf_counter() - started
-        features = {name: out[name].cpu().numpy() for name in STREAMS}
         results, first = [], 0
         for chunk in chunks:
             part = slice(first, first + len(chunk["starts"]))

@@ -97,12 +97,12 @@ class Captioner(FrozenEncoder):
         on the CPU."""
         if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"expected uint8 frames shaped (N, H, W, 3), got {tuple(frames.shape)} {frames.dtype}")
-        options = {}
+        options, frames = {}, frames.detach()
         if frames.device.type != "cpu" and preprocesses_on_gpu(self.processor):
             options["device"] = frames.device
         else:
-            frames = frames.detach().cpu()
-        images = list(frames.detach().permute(0, 3, 1, 2).contiguous())
+            frames = frames.cpu()
+        images = list(frames.permute(0, 3, 1, 2).contiguous())
         return self.family.inputs(self.processor, images, self.prompt, **options)
 
     def _to_model(self, inputs) -> dict[str, Any]:
