@@ -2,8 +2,10 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
-from datamodules.feature_cache import CachedFeatureReader, FeatureCache, cache_key, file_stem, key_content, read_index
+from datamodules.feature_cache import (CachedFeatureReader, FeatureCache, all_finite, cache_key, file_stem, key_content,
+                                       read_index)
 from lightning_app.errors import DataError
 
 ENCODERS = {"video": {"name": "videoprism-tiny", "seed": 0}, "clip": {"name": "clip-tiny"}, "captioner": {"name": "blip-tiny"}}
@@ -130,3 +132,13 @@ def test_reading_the_cache_keeps_resident_memory_flat(tmp_path):
             total += float(reader.window(cache.path(f"v{index}.mp4"), row)["video"][0, 0])
     growth = _rss_mb() - before
     assert growth < 40, f"resident memory grew by {growth:.0f} MB while reading 110 MB of features"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
+def test_finite_check_finds_nan_and_both_infinities_in_any_float_type(dtype):
+    features = torch.randn(16, 768).to(dtype)
+    assert all_finite(features)
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        spoiled = features.clone()
+        spoiled[7, 300] = bad
+        assert not all_finite(spoiled), (dtype, bad)
