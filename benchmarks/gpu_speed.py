@@ -252,7 +252,7 @@ def measure_training(config: Path, cache: str, precision: str, epochs: int, batc
     return result
 
 
-def _run_json(args: list[str]) -> str:
+def _command_output(args: list[str]) -> str:
     return subprocess.run(args, capture_output=True, text=True).stdout.strip()
 
 
@@ -290,7 +290,7 @@ def main() -> None:
     results: dict = {
         "machine": {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                     "cpus": os.cpu_count(), "python": sys.version.split()[0], "torch": torch.__version__,
-                    "nvidia_smi": _run_json(["nvidia-smi", "--query-gpu=name,driver_version,clocks.max.sm",
+                    "nvidia_smi": _command_output(["nvidia-smi", "--query-gpu=name,driver_version,clocks.max.sm",
                                              "--format=csv,noheader"]) if device.type == "cuda" else ""},
         "small": args.small, "frame_size": frame_size, "batch": BATCH, "caption_tokens": CAPTION_TOKENS,
     }
