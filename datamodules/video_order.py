@@ -14,9 +14,13 @@ This order keeps each video's windows in time order, on one worker, so that work
   lanes; a worker's batches take one window from each lane in turn, so a batch mixes
   ``batch_size`` videos and the next batch of that worker continues them;
 * batches are interleaved across workers in the order the DataLoader hands them out (batch k
-  to worker k mod W). Windows left over when a worker's count is not a multiple of the batch
-  size go last, in batches of their own; they are the first windows of their videos, so the
-  worker that reads one decodes only the start of its video again.
+  to worker k mod W), so each worker must read exactly its share of the windows
+  (``worker_shares``: whole batches, and the short last one). Dealing whole videos leaves
+  some workers over their share by a few windows: they hand the first windows of a video (or
+  whole small videos) to a worker under its share, which reads them first (its reader
+  decodes only that start of the video; the giver's reader decodes it too, on its way to the
+  rest). Every worker then reads to the end of the epoch; no batch of leftovers is read at
+  the end while the other workers wait.
 
 The order only affects speed: any window can be read in any order, and every window of the
 rank comes exactly once per epoch (plus the padding above). The price is a coarser shuffle:
@@ -34,30 +38,59 @@ from torch.utils.data import DistributedSampler
 from datamodules.balance import deal
 
 
+def worker_shares(total: int, batch_size: int, num_workers: int) -> list[int]:
+    """How many of ``total`` windows each DataLoader worker reads: the DataLoader hands batch
+    k to worker k mod W, and only the last batch may be short."""
+    workers = max(1, num_workers)
+    shares = [0] * workers
+    for batch, first in enumerate(range(0, total, batch_size)):
+        shares[batch % workers] += min(batch_size, total - first)
+    return shares
+
+
+def interleave(streams: Sequence[Sequence[int]], batch_size: int) -> list[int]:
+    """The order in which worker w reads ``streams[w]`` (batches cut in order): batch k of the
+    whole goes to worker k mod W. Needs stream lengths from ``worker_shares``."""
+    batches = [[stream[i : i + batch_size] for i in range(0, len(stream), batch_size)] for stream in streams]
+    return [window for round_ in range(max(map(len, batches), default=0))
+            for worker in batches if round_ < len(worker) for window in worker[round_]]
+
+
+def _fill_shares(pieces: list[list[list[int]]], shares: Sequence[int]) -> None:
+    """Moves windows between workers' pieces (runs of one video's windows, in time order) until
+    worker w holds ``shares[w]``. A worker over its share gives whole pieces where they fit,
+    else the first windows of a piece: the worker that takes them decodes only that start
+    again (front-to-back readers decode from the first frame), and the giver reads the rest."""
+    surplus = [sum(map(len, worker)) - share for worker, share in zip(pieces, shares)]
+    for giver in range(len(pieces)):
+        while surplus[giver] > 0:
+            taker = min(range(len(pieces)), key=lambda w: (surplus[w], w))
+            amount = min(surplus[giver], -surplus[taker])
+            fitting = [p for p in pieces[giver] if len(p) <= amount]
+            if fitting:
+                piece = max(fitting, key=len)
+                pieces[giver].remove(piece)
+            else:
+                source = min(pieces[giver], key=len)
+                piece, source[:] = source[:amount], source[amount:]
+            pieces[taker].insert(0, piece)  # read first: a fresh reader starts at the video's start
+            surplus[giver] -= len(piece)
+            surplus[taker] += len(piece)
+
+
 def video_order(videos: Sequence[Sequence[int]], batch_size: int, num_workers: int) -> list[int]:
     """One rank's window order. ``videos`` lists each video's windows (dataset indices) in
     time order, in the order the videos were shuffled; returns every window once."""
     workers = max(1, num_workers)
-    batches_per_worker: list[list[list[int]]] = []
-    leftovers: list[int] = []
-    for worker_videos in deal([len(v) for v in videos], workers):
-        lanes = [[] for _ in range(batch_size)]
-        for lane, positions in zip(lanes, deal([len(videos[p]) for p in worker_videos], batch_size)):
-            for position in sorted(positions, key=worker_videos.__getitem__):
-                lane.extend(videos[worker_videos[position]])
-        stream = [lane[step] for step in range(max(map(len, lanes), default=0)) for lane in lanes if step < len(lane)]
-        # the windows that do not fill a batch are taken from the front: the first windows of
-        # some videos, which the worker that reads them decodes from the start cheaply (the
-        # last windows would cost it nearly the whole video)
-        extra = len(stream) % batch_size
-        leftovers.extend(stream[:extra])
-        batches_per_worker.append([stream[i : i + batch_size] for i in range(extra, len(stream), batch_size)])
-    order = []
-    for round_ in range(max(map(len, batches_per_worker), default=0)):
-        for batches in batches_per_worker:
-            if round_ < len(batches):
-                order.extend(batches[round_])
-    return order + leftovers
+    pieces = [[list(videos[p]) for p in sorted(share)] for share in deal([len(v) for v in videos], workers)]
+    _fill_shares(pieces, worker_shares(sum(map(len, videos)), batch_size, workers))
+    streams = []
+    for worker in pieces:
+        lanes = [[window for p in sorted(positions) for window in worker[p]]
+                 for positions in deal([len(p) for p in worker], batch_size)]
+        streams.append([lane[step] for step in range(max(map(len, lanes), default=0)) for lane in lanes
+                        if step < len(lane)])
+    return interleave(streams, batch_size)
 
 
 class VideoOrderSampler(DistributedSampler):

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from datamodules.video_order import VideoOrderSampler, video_order
+from datamodules.video_order import VideoOrderSampler, video_order, worker_shares
 
 
 def _videos(sizes, first=0):
@@ -17,34 +17,61 @@ def _video_of(videos):
     return {window: number for number, video in enumerate(videos) for window in video}
 
 
+def _worker_reads(order, batch_size, workers, video_of):
+    """What each worker reads, as the DataLoader hands batches out (batch k to worker k mod W):
+    per worker, per video, the windows in the order read."""
+    reads = [{} for _ in range(max(1, workers))]
+    for k, first in enumerate(range(0, len(order), batch_size)):
+        for window in order[first : first + batch_size]:
+            reads[k % max(1, workers)].setdefault(video_of[window], []).append(window)
+    return reads
+
+
 @pytest.mark.parametrize("workers", [0, 1, 2, 3])
 @pytest.mark.parametrize("batch_size", [1, 4, 8])
 def test_each_worker_reads_its_videos_in_time_order(workers, batch_size):
     rng = random.Random(workers * 10 + batch_size)
-    videos = _videos([rng.randint(1, 12) for _ in range(23)])
+    sizes = [rng.randint(1, 12) for _ in range(23)]
+    videos = _videos(sizes)
     order = video_order(videos, batch_size, workers)
     assert sorted(order) == sorted(w for v in videos for w in v)  # every window exactly once
-    video_of = _video_of(videos)
-    # the DataLoader hands batch k to worker k mod W; leftovers (fewer than W x batch_size
-    # windows) may land anywhere
-    full = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    loads = {}
-    for k, batch in enumerate(full):
-        for window in batch:
-            loads.setdefault(video_of[window], []).append((k % max(1, workers), window))
-    out_of_place = 0
-    for video, seen in loads.items():
-        main_owner = next(owner for owner, w in seen if w == videos[video][-1])
-        out_of_place += sum(owner != main_owner for owner, _ in seen)
-        first = videos[video][0]
-        in_order = [w for owner, w in seen if owner == main_owner and w != first]
-        assert in_order == sorted(in_order)
-        # the first window is read first, or among the leftovers at the end of the epoch, by
-        # any worker: re-reading it decodes only the start of the video; no other window moves
-        assert all(w == first for owner, w in seen if owner != main_owner)
-        position = order.index(first)
-        assert position >= len(order) - max(1, workers) * batch_size or all(order.index(w) > position for w in in_order)
-    assert out_of_place < max(1, workers) * batch_size
+    reads = _worker_reads(order, batch_size, workers, _video_of(videos))
+    assert [sum(map(len, r.values())) for r in reads] == worker_shares(len(order), batch_size, workers)
+    wasted = 0  # windows a front-to-back reader passes over before the first one it reads
+    for worker in reads:
+        for video, windows in worker.items():
+            assert windows == sorted(windows)
+            assert windows == list(range(windows[0], windows[-1] + 1))  # a run of the video, no gaps
+            wasted += windows[0] - videos[video][0]
+    # only the windows handed over to even the workers' shares are passed over (by one worker)
+    assert wasted < max(1, workers) * (batch_size + max(sizes))
+
+
+@pytest.mark.parametrize("sizes", [[10] * 16, [17] * 12, [5, 3, 7, 2, 6, 4, 9, 8, 1]])
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_every_worker_reads_until_the_last_batches(sizes, workers):
+    """No batch of windows left over is read at the end of the epoch while other workers wait:
+    each worker's last batch comes in the last round of batches."""
+    order = video_order(_videos(sizes), 8, workers)
+    batches = -(-len(order) // 8)
+    shares = worker_shares(len(order), 8, workers)
+    assert sum(shares) == len(order) and max(shares) - min(shares) <= 8
+    last_batch = {k % workers: k for k in range(batches)}
+    assert all(k >= batches - workers for k in last_batch.values())
+
+
+def test_equal_videos_are_never_split():
+    videos = _videos([16] * 12)  # 192 windows: 24 batches of 8, 12 per worker, 6 whole videos each
+    reads = _worker_reads(video_order(videos, 8, 2), 8, 2, _video_of(videos))
+    assert all(windows == videos[video] for worker in reads for video, windows in worker.items())
+    assert sorted(v for worker in reads for v in worker) == list(range(12))
+
+
+def test_worker_shares_follow_the_dataloaders_round_robin():
+    assert worker_shares(204, 8, 2) == [104, 100]
+    assert worker_shares(10, 8, 3) == [8, 2, 0]
+    assert worker_shares(16, 8, 0) == [16]
+    assert worker_shares(0, 8, 2) == [0, 0]
 
 
 def test_a_batch_mixes_batch_size_videos():
