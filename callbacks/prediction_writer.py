@@ -15,9 +15,9 @@ from lightning_app.files import atomic_write_text
 
 
 class WindowPredictionWriter(BasePredictionWriter):
-    """One row per window: video, first frame, end frame (exclusive), then the task's
-    predictions and targets (``probability``, ``label`` for violence; ``valence``, ``arousal``,
-    ``target_valence``, ``target_arousal`` for valence-arousal).
+    """One row per window, in dataset order: video, first frame, end frame (exclusive), then
+    the task's predictions and targets (``probability``, ``label`` for violence; ``valence``,
+    ``arousal``, ``target_valence``, ``target_arousal`` for valence-arousal).
 
     Args:
         output_dir: folder of the CSV; defaults to the run's log directory.
@@ -37,10 +37,26 @@ class WindowPredictionWriter(BasePredictionWriter):
         if trainer.world_size > 1:
             name = name.with_name(f"{name.stem}.rank{trainer.global_rank}{name.suffix}")
         batches = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
+        indices = batch_indices[0] if batch_indices and isinstance(batch_indices[0], list) else batch_indices
+        columns = list(batches[0]) if batches else []
+        rows = [row for batch in batches for row in zip(*(batch[c] for c in columns))]
+        rows = in_dataset_order(rows, indices)
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        columns = list(batches[0]) if batches else []
         writer.writerow(columns)
-        for batch in batches:
-            writer.writerows(zip(*(batch[c] for c in columns)))
+        writer.writerows(rows)
         self.path = atomic_write_text(directory / name, buffer.getvalue())
+
+
+def in_dataset_order(rows: list, batch_indices) -> list:
+    """``rows`` (one per window, in the order the loader gave them) sorted by dataset index,
+    each index once (a DDP sampler pads a rank with repeated windows), when Lightning knows
+    every batch's indices; else as they came. DataLoader workers may read the windows in
+    another order than the dataset's (``datamodules/eval_order.py``)."""
+    flat = [index for batch in batch_indices or [] for index in (batch if isinstance(batch, list) else [batch])]
+    if len(flat) != len(rows) or not all(isinstance(index, int) for index in flat):
+        return rows
+    by_index = {}
+    for index, row in zip(flat, rows):
+        by_index.setdefault(index, row)
+    return [by_index[index] for index in sorted(by_index)]

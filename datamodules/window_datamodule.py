@@ -21,6 +21,7 @@ from datamodules.feature_cache import FeatureCache, feature_dims, key_content, r
 from datamodules.folds import group_folds
 from datamodules.labels import FrameTargets
 from datamodules.records import VideoRecord
+from datamodules.eval_order import ContiguousRunSampler
 from datamodules.samplers import EpochSeededRandomSampler, run_seed
 from datamodules.video_order import VideoOrderSampler
 from datamodules.video_io import probe_video
@@ -34,6 +35,8 @@ OnBadVideo = Literal["error", "skip"]
 UseCache = Literal["auto", "always", "never"]
 WindowOrder = Literal["shuffled", "by_video"]
 FOLDS_FILE = "folds.json"
+# videos each DataLoader worker keeps open for evaluation: its run of windows crosses from one to the next
+EVAL_OPEN_READERS = 2
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("val",)}
 
 
@@ -66,7 +69,9 @@ class WindowDataModule(pl.LightningDataModule):
             each video's windows in time order on one DataLoader worker, a batch mixing
             ``batch_size`` videos (``datamodules/video_order.py``): every frame is decoded
             once per epoch (1.5 to 2.6 times faster in ``benchmarks/decode_speed.py``), at the
-            price of a coarser shuffle.
+            price of a coarser shuffle. Validation, test and predict windows read from
+            videos come in dataset order, each DataLoader worker decoding one run of
+            consecutive windows front to back (``datamodules/eval_order.py``).
         encoders: the model's encoder specs, which key the cache (the command line links
             them from ``model.*``; set them yourself when building the datamodule in Python).
 
@@ -280,8 +285,13 @@ class WindowDataModule(pl.LightningDataModule):
                        + (f", {no_target} windows skipped (no valid frame)" if no_target else ""))
         if self.uses_cache:
             return CachedWindowDataset(windows, targets, self.window)
-        # by_video: each worker keeps a reader open per video of its batches (one per lane)
-        open_readers = self.batch_size + 1 if self.window_order == "by_video" else 0
+        # by_video: each worker keeps a reader open per video of its batches (one per lane);
+        # evaluation: each worker reads a run of consecutive windows (``eval_order``), one or two videos at a time
+        open_readers = 0
+        if name != "train":
+            open_readers = EVAL_OPEN_READERS
+        elif self.window_order == "by_video":
+            open_readers = self.batch_size + 1
         return WindowDataset(windows, targets, self.window, self.frame_size, open_readers)
 
     def setup(self, stage: Optional[str] = None) -> None:
@@ -325,11 +335,12 @@ class WindowDataModule(pl.LightningDataModule):
         seed = run_seed()
         dataset = self.datasets[name]
         sampler = EpochSeededRandomSampler(dataset, seed) if shuffle else None
+        trainer = self.trainer
+        ranks = {"num_replicas": trainer.world_size if trainer else 1, "rank": trainer.global_rank if trainer else 0}
         if shuffle and self.window_order == "by_video" and not self.uses_cache:
-            trainer = self.trainer
-            sampler = VideoOrderSampler([w.video_index for w in dataset.windows], self.batch_size, workers, seed,
-                                        num_replicas=trainer.world_size if trainer else 1,
-                                        rank=trainer.global_rank if trainer else 0)
+            sampler = VideoOrderSampler([w.video_index for w in dataset.windows], self.batch_size, workers, seed, **ranks)
+        elif not shuffle and not self.uses_cache:
+            sampler = ContiguousRunSampler(len(dataset), self.batch_size, workers, **ranks)
         return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, num_workers=workers,
                           persistent_workers=workers > 0, generator=torch.Generator().manual_seed(seed))
 

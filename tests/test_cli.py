@@ -103,14 +103,18 @@ def test_test_and_predict_with_ckpt_path(trained, clips_root, tmp_path):
     assert summary["stage"] == "test" and {"test/f1", "test/acc", "test/auroc", "test/loss", "test/frame_f1"} <= set(summary)
 
     out = tmp_path / "p"
-    predict = cli_main(["predict", "--config", "demo.yaml", *TINY_ENCODERS, *data_args(clips_root), *_common(out),
+    # two workers read the windows in two runs, interleaved; the file is in dataset order
+    predict = cli_main(["predict", "--config", "demo.yaml", *TINY_ENCODERS,
+                        *data_args(clips_root, num_workers=2, batch_size=2), *_common(out),
                         "--trainer.callbacks+=callbacks.WindowPredictionWriter",
                         "--trainer.callbacks.output_dir", str(out), "--ckpt_path", ckpt])
     with (out / "predictions.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == len(predict.datamodule.datasets["val"])
+    windows = predict.datamodule.datasets["val"].windows
+    assert list(predict.datamodule.predict_dataloader().sampler) != list(range(len(windows)))
+    assert len(rows) == len(windows)
     assert all(0.0 <= float(r["probability"]) <= 1.0 for r in rows)
-    assert {r["video"] for r in rows} == {w.video_id for w in predict.datamodule.datasets["val"].windows}
+    assert [(r["video"], int(r["start"])) for r in rows] == [(w.video_id, w.start) for w in windows]
 
 
 def _run_main(monkeypatch, capsys, *args):

@@ -47,7 +47,12 @@ def test_ddp_validation_metrics_equal_single_process(uneven_root, tmp_path):
               "--trainer.default_root_dir", str(tmp_path / "one"), "--ckpt_path", ckpt])
     cli_main(["validate", "--config", "demo.yaml", *TINY_ENCODERS, *_data(uneven_root), *QUIET,
               "--trainer.default_root_dir", str(tmp_path / "two"), "--ckpt_path", ckpt,
-              "--trainer.strategy", "ddp_spawn", "--trainer.devices", "2"])
+              "--trainer.strategy", "ddp_spawn", "--trainer.devices", "2",
+              "--trainer.callbacks+=tests.test_ddp.RecordValWindows", "--trainer.callbacks.folder", str(tmp_path)])
+    ranks = [json.loads((tmp_path / f"val_rank{r}.json").read_text()) for r in range(2)]
+    assert all(rank["sampler"] == "ContiguousRunSampler" for rank in ranks)  # Lightning kept it
+    # 5 validation windows: rank 0 reads the first 3 in a run, rank 1 the last 2 and a pad
+    assert sorted(ranks[0]["indices"]) == [0, 1, 2] and sorted(set(ranks[1]["indices"])) == [3, 4]
     one, two = _summary(tmp_path / "one"), _summary(tmp_path / "two")
     keys = ["val/f1", "val/acc", "val/auroc", "val/frame_f1", "val/loss"]
     assert all(key in one for key in keys)
@@ -81,6 +86,18 @@ class RecordTrainWindows(pl.Callback):
     def on_train_epoch_end(self, trainer, pl_module):
         record = {"sampler": type(trainer.train_dataloader.sampler).__name__, "seen": self.seen}
         Path(self.folder, f"rank{trainer.global_rank}.json").write_text(json.dumps(record))
+
+
+class RecordValWindows(pl.Callback):
+    """Writes, per rank, the validation sampler class and the dataset indices it yielded."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        sampler = trainer.val_dataloaders.sampler
+        record = {"sampler": type(sampler).__name__, "indices": list(sampler)}
+        Path(self.folder, f"val_rank{trainer.global_rank}.json").write_text(json.dumps(record))
 
 
 @pytest.mark.slow

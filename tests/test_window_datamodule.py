@@ -2,9 +2,12 @@ import json
 import shutil
 
 import pytest
+import torch
 
 from datamodules.demo import SyntheticVideoDataModule
 from datamodules.dvd import DVDDataModule, write_manifest
+from datamodules.eval_order import ContiguousRunSampler
+from datamodules.window_datamodule import EVAL_OPEN_READERS
 from datamodules.window_dataset import stream_frames
 from lightning_app.errors import ConfigError, DataError
 
@@ -89,7 +92,7 @@ def test_by_video_order_reads_every_training_window_once_per_epoch(clips_root):
     loader = dm.train_dataloader()
     assert isinstance(loader.sampler, VideoOrderSampler)
     dataset = dm.datasets["train"]
-    assert dataset.open_readers == 4 and dm.datasets["val"].open_readers == 4
+    assert dataset.open_readers == 4 and dm.datasets["val"].open_readers == EVAL_OPEN_READERS
     seen = [(video, start) for batch in loader for video, start in zip(batch["video_index"].tolist(), batch["start"].tolist())]
     assert sorted(seen) == sorted((w.video_index, w.start) for w in dataset.windows)
     with pytest.raises(ConfigError, match="window_order"):
@@ -105,3 +108,32 @@ def test_fit_runs_with_the_by_video_order(clips_root, tmp_path):
                     "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path),
                     "--trainer.enable_progress_bar", "false"])
     assert cli.trainer.current_epoch == 1 and "val/f1" in cli.trainer.callback_metrics
+
+
+@pytest.mark.parametrize("workers", [0, 1, 2])
+def test_validation_from_videos_gives_each_worker_a_run_of_windows(clips_root, workers):
+    """Each worker decodes one run of consecutive windows front to back with readers kept open
+    (whichever the training order); the items are the ones decoded window by window."""
+    dm = DVDDataModule(str(clips_root), fold=1, frame_size=16, num_workers=workers, batch_size=2, use_cache="never")
+    dm.setup("validate")
+    loader = dm.val_dataloader()
+    dataset = dm.datasets["val"]
+    assert isinstance(loader.sampler, ContiguousRunSampler) and not loader.sampler.shuffle
+    assert dataset.open_readers == EVAL_OPEN_READERS
+    order = list(loader.sampler)
+    assert sorted(order) == list(range(len(dataset)))
+    if workers <= 1:
+        assert order == list(range(len(dataset)))  # the dataset's own order
+    batches = [order[i : i + 2] for i in range(0, len(order), 2)]
+    runs = [[w for k, batch in enumerate(batches) if k % max(1, workers) == worker for w in batch]
+            for worker in range(max(1, workers))]
+    assert all(run == list(range(run[0], run[0] + len(run))) for run in runs if run)
+    window_by_window = DVDDataModule(str(clips_root), fold=1, frame_size=16, batch_size=2, use_cache="never")
+    window_by_window.setup("validate")
+    plain = window_by_window.datasets["val"]
+    plain.open_readers = 0
+    read = [item for batch in loader for item in zip(batch["video_index"].tolist(), batch["start"].tolist(), batch["frames"])]
+    assert len(read) == len(dataset)
+    for video, start, frames in read:
+        index = next(i for i, w in enumerate(plain.windows) if (w.video_index, w.start) == (video, start))
+        assert torch.equal(frames, plain[index]["frames"])
