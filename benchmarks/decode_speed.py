@@ -17,6 +17,10 @@ frames, x264 defaults). Measured, all on the same clips, in this process unless 
   decoded on its own, in random order) and in the ``by_video`` order
   (``datamodules/video_order.py``: each worker decodes its videos front to back, readers
   kept open). ``--repeats`` rounds over everything; each figure is the median over rounds;
+* validation pipeline: the same items in dataset order, as validation, test and predict
+  read them from videos: before, each window decoded on its own and batches dealt to the
+  workers round robin; now (``datamodules/eval_order.py``) each worker reads one run of
+  consecutive windows with readers kept open;
 * extraction pipeline: ``extract``'s loader (``VideoChunkStream``: each clip decoded front to
   back once, windows gathered and resized, a chunk of 8 windows per item), in this process
   (decoding in a background thread, as ``--data.num_workers 0`` does) and with 1 and 2
@@ -28,8 +32,8 @@ clips over the seconds it takes to decode all their frames), and per core: its w
 CPU second (this process and its workers, every thread: decord decodes in a thread of its
 own, so one worker uses more than one core) over the floor's. Target: at least 0.8 of the
 floor per core, and near-linear scaling with workers on 2 cores. As the reference for
-scaling, the floor is also measured with the clips split over 2 processes (what this
-machine's two cores give, and, as its per-core figure, what a CPU second of decoding is
+scaling, the floor is also measured in 2 processes at once, each decoding every clip (what
+this machine's two cores give, and, as its per-core figure, what a CPU second of decoding is
 worth while both cores are busy: the fair reference for 2 workers), and so is the
 ``by_video`` pipeline in-process (no DataLoader).
 """
@@ -92,22 +96,15 @@ def floor_seconds(paths: list[Path]) -> tuple[float, int]:
 BATCH_SIZE = 8
 
 
-def balanced_shares(paths: list[Path], processes: int) -> list[list[Path]]:
-    """The clips dealt to ``processes`` by file size, largest first (a stand-in for decoding
-    time, as ``extract`` deals DDP ranks' videos): the clips alternate between high and low
-    motion, and every other clip would give one process all the costly ones."""
-    from datamodules.balance import deal
-
-    return [[paths[i] for i in share] for share in deal([p.stat().st_size for p in paths], processes)]
-
-
 def floor_parallel_seconds(paths: list[Path], processes: int = 2) -> tuple[float, float]:
-    """The floor with the clips split over ``processes`` processes, seconds and CPU seconds:
-    how far this machine's cores scale for decoding at all, and what a CPU second of decoding
-    is worth when both cores are busy; the references for the pipelines with 2 workers."""
+    """Seconds and CPU seconds for ``processes`` processes at once, each decoding every clip
+    (the same work each, so none waits on a costlier share: the clips differ 10x in bytes
+    and 1.8x in decoding time, and no split of them is even): how far this machine's cores
+    scale for decoding at all, and what a CPU second of decoding is worth when both cores are
+    busy; the references for the pipelines with 2 workers."""
     from multiprocessing import get_context
 
-    shares = balanced_shares(paths, processes)
+    shares = [paths] * processes
     with get_context("spawn").Pool(processes) as pool:
         pool.map(floor_seconds, [paths[:1]] * processes)  # start and import before timing
         pids = [worker.pid for worker in pool._pool]
@@ -125,9 +122,10 @@ def _by_video_in_process(paths: list[Path]) -> float:
 
 
 def by_video_parallel_scaling(paths: list[Path], processes: int = 2) -> float:
-    """How the ``by_video`` pipeline scales with no DataLoader at all: the clips split over
-    ``processes`` independent processes vs all of them in one. Separates what the machine
-    gives for this work from what DataLoader workers cost."""
+    """How the ``by_video`` pipeline scales with no DataLoader at all: ``processes``
+    independent processes each reading every clip, against one (work per second, so
+    ``processes`` x one's time over theirs). Separates what the machine gives for this work
+    from what DataLoader workers cost."""
     from multiprocessing import get_context
 
     with get_context("spawn").Pool(processes) as pool:
@@ -136,8 +134,8 @@ def by_video_parallel_scaling(paths: list[Path], processes: int = 2) -> float:
         pool.apply(_by_video_in_process, (paths,))
         one = time.perf_counter() - started
         started = time.perf_counter()
-        pool.map(_by_video_in_process, balanced_shares(paths, processes))
-        return one / (time.perf_counter() - started)
+        pool.map(_by_video_in_process, [paths] * processes)
+        return processes * one / (time.perf_counter() - started)
 
 
 def window_items(paths: list[Path], open_readers: int = 0):
@@ -166,18 +164,23 @@ def training_pipeline(dataset, workers: int, order: str, cpu: dict | None = None
     and its workers, every thread counted (decord decodes in a thread of its own)."""
     import torch
 
+    from datamodules.eval_order import ContiguousRunSampler
     from datamodules.samplers import EpochSeededRandomSampler
     from datamodules.video_order import VideoOrderSampler
 
     if order == "by_video":
         sampler = VideoOrderSampler([w.video_index for w in dataset.windows], BATCH_SIZE, workers)
+    elif order == "runs":  # validation from videos now
+        sampler = ContiguousRunSampler(len(dataset), BATCH_SIZE, workers)
+    elif order == "in_order":  # validation before: dataset order, batches dealt round robin
+        sampler = torch.utils.data.SequentialSampler(dataset)
     else:
         sampler = EpochSeededRandomSampler(dataset)
     loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH_SIZE, sampler=sampler, num_workers=workers,
                                          persistent_workers=workers > 0)
     pids = [os.getpid()]
     for epoch in range(2):
-        sampler.set_epoch(epoch)
+        getattr(sampler, "set_epoch", lambda epoch: None)(epoch)
         if epoch == 1 and workers > 0:
             pids += [worker.pid for worker in loader._iterator._workers]  # persistent: the same ones again
         cpu_started, started = process_cpu_seconds(pids), time.perf_counter()
@@ -234,6 +237,7 @@ def main() -> None:
 
     import torch
 
+    from datamodules.window_datamodule import EVAL_OPEN_READERS
     from lightning_app.terminal import print_table
 
     torch.set_num_threads(1)  # per-core figures: resizing on one thread too
@@ -245,6 +249,9 @@ def main() -> None:
         floor2_s, floor2_cpu = floor_parallel_seconds(paths)
         by_video_scaling = by_video_parallel_scaling(paths)
         datasets = {"shuffled": window_items(paths), "by_video": window_items(paths, open_readers=BATCH_SIZE + 1)}
+        # validation: before, in dataset order, each window decoded on its own; now each worker
+        # reads a run of consecutive windows, with readers kept open
+        evaluation = {"in_order": datasets["shuffled"], "runs": window_items(paths, open_readers=EVAL_OPEN_READERS)}
         windows = len(datasets["shuffled"])
         floors: list[tuple[float, float]] = []  # each round's floor: the machine drifts between rounds
         runs: dict[tuple[str, str], list[tuple[float, float]]] = {}
@@ -252,7 +259,7 @@ def main() -> None:
             cpu_started = process_cpu_seconds([os.getpid()])
             floor_s, frames = floor_seconds(paths)
             floors.append((floor_s, process_cpu_seconds([os.getpid()]) - cpu_started))
-            for order, dataset in datasets.items():
+            for order, dataset in (*datasets.items(), *evaluation.items()):
                 for workers in (0, 1, 2):
                     cpu: dict = {}
                     seconds = training_pipeline(dataset, workers, order, cpu)
@@ -274,21 +281,25 @@ def main() -> None:
     extraction = {workers: figures(measured, extract_windows) for (kind, workers), measured in runs.items()
                   if kind == "extraction"}
     training: dict = {}
+    validation: dict = {}
     for (order, workers), measured in runs.items():
         if order != "extraction":
-            training.setdefault(order, {})[workers] = figures(measured)
-    for by_workers in (*training.values(), extraction):
+            (validation if order in evaluation else training).setdefault(order, {})[workers] = figures(measured)
+    for by_workers in (*training.values(), *validation.values(), extraction):
         by_workers["scaling_2_over_1_workers"] = by_workers["1"]["seconds"] / by_workers["2"]["seconds"]
     results = {
         "machine": {"cpus": os.cpu_count(), "cpus_usable": len(os.sched_getaffinity(0)), "python": sys.version.split()[0]},
         "clips": args.clips, "size": args.size, "seconds": args.seconds, "frames": frames, "windows": windows,
         "repeats": args.repeats,
         "floor": dict(figures(floors), frames_per_second=frames / floor_s),
-        "floor_2_processes": {"seconds": floor2_s, "windows_per_second": windows / floor2_s, "scaling": floor1_s / floor2_s,
-                              "cpu_seconds": floor2_cpu, "cores_used": floor2_cpu / floor2_s,
-                              "per_core_of_floor": floor1_cpu / floor2_cpu, "one_process_seconds": floor1_s},
+        # each of the 2 processes decodes every clip: twice the windows
+        "floor_2_processes": {"seconds": floor2_s, "windows_per_second": 2 * windows / floor2_s,
+                              "scaling": 2 * floor1_s / floor2_s, "cpu_seconds": floor2_cpu,
+                              "cores_used": floor2_cpu / floor2_s, "per_core_of_floor": 2 * floor1_cpu / floor2_cpu,
+                              "one_process_seconds": floor1_s},
         "by_video_2_independent_processes_scaling": by_video_scaling,
         "training": training,
+        "validation": validation,
         "extraction": dict(extraction, frames_decoded=extract_decoded),
     }
 
@@ -297,8 +308,9 @@ def main() -> None:
                 f"{value['per_core_of_floor']:.2f}")
 
     rows = [row(f"floor: PyAV, every frame, 1 thread ({frames / floor_s:.0f} frames/s)", results["floor"]),
-            (f"floor in 2 processes: {floor1_s / floor2_s:.2f}x one (this machine's scaling)", f"{windows / floor2_s:.1f}",
-             f"{floor1_s / floor2_s:.2f}", f"{floor2_cpu / floor2_s:.2f}", f"{floor1_cpu / floor2_cpu:.2f}")]
+            (f"floor in 2 processes: {2 * floor1_s / floor2_s:.2f}x one (this machine's scaling)",
+             f"{2 * windows / floor2_s:.1f}", f"{2 * floor1_s / floor2_s:.2f}", f"{floor2_cpu / floor2_s:.2f}",
+             f"{2 * floor1_cpu / floor2_cpu:.2f}")]
     for order, by_workers in training.items():
         for workers in ("0", "1", "2"):
             label = "in-process" if workers == "0" else f"{workers} DataLoader worker(s)"
@@ -306,6 +318,13 @@ def main() -> None:
         rows.append((f"training, {order} order: 2 workers / 1 = {by_workers['scaling_2_over_1_workers']:.2f}x", "", "", "",
                      ""))
     rows.append((f"by_video in 2 independent processes, no DataLoader: {by_video_scaling:.2f}x one", "", "", "", ""))
+    names = {"in_order": "dataset order, window by window (before)", "runs": "a run of windows per worker"}
+    for order, by_workers in validation.items():
+        for workers in ("0", "1", "2"):
+            label = "in-process" if workers == "0" else f"{workers} DataLoader worker(s)"
+            rows.append(row(f"validation, {names[order]}, {label}", by_workers[workers]))
+        rows.append((f"validation, {names[order]}: 2 workers / 1 = {by_workers['scaling_2_over_1_workers']:.2f}x",
+                     "", "", "", ""))
     for workers in ("0", "1", "2"):
         label = "in-process (a decoding thread)" if workers == "0" else f"{workers} DataLoader worker(s)"
         rows.append(row(f"extraction (each clip front to back once), {label}", extraction[workers]))
