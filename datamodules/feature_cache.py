@@ -184,44 +184,152 @@ def all_finite(tensor: torch.Tensor) -> bool:
     return bool(tensor.isfinite().all())
 
 
-class CachedFeatureReader:
-    """Reads one window's features from the cache files, opening few files at a time.
+# the largest safetensors header read (the format's own readers refuse 100 MB and more)
+MAX_HEADER_BYTES = 100 * 2**20
 
-    Files are memory-mapped by safetensors and only the requested window is copied out;
-    at most ``max_open`` files stay open (least recently used closed first), so resident
-    memory does not grow with the size of the cache.
+
+class _Stream:
+    """Where one stream's windows lie in an open cache file: ``rows`` windows of
+    ``row_shape`` float32 each, row 0 at byte ``offset``."""
+
+    def __init__(self, offset: int, rows: int, row_shape: tuple[int, ...]):
+        self.offset, self.rows, self.row_shape = offset, rows, row_shape
+        self.row_bytes = 4 * int(np.prod(row_shape))
+
+
+def _read_at(file, offset: int, size: int) -> bytearray:
+    """``size`` bytes at ``offset`` (fewer at the end of the file). Positional where the OS
+    allows, so that forked DataLoader workers sharing an inherited descriptor never move
+    each other's file position."""
+    buffer = bytearray(size)
+    if hasattr(os, "preadv"):
+        count = os.preadv(file.fileno(), [buffer], offset)
+    else:  # Windows: workers are spawned and open their own files
+        file.seek(offset)
+        count = file.readinto(buffer)
+    return buffer if count == size else buffer[:count]
+
+
+def _stream_layout(file, path: Path) -> dict[str, "_Stream"]:
+    """Each stream's rows in a cache file, from its safetensors header (an 8-byte little-endian
+    length, then JSON naming each tensor's dtype, shape and byte range after the header).
+    Raises DataError for anything the cache did not write: a short file, a bad header, a
+    stream missing or not float32, a byte range past the end."""
+    def corrupt(problem: str) -> DataError:
+        return DataError(f"corrupt feature cache file {path}: {problem}; re-run extract")
+
+    size = os.fstat(file.fileno()).st_size
+    head = _read_at(file, 0, 8)
+    if len(head) < 8:
+        raise corrupt(f"{size} bytes, too short for a safetensors header")
+    length = int.from_bytes(head, "little")
+    if not 0 < length <= min(MAX_HEADER_BYTES, size - 8):
+        raise corrupt(f"a header length of {length} bytes in a file of {size}")
+    try:
+        header = json.loads(bytes(_read_at(file, 8, length)))
+    except ValueError as error:
+        raise corrupt(f"unreadable header ({error})") from None
+    streams = {}
+    for name in STREAMS:
+        entry = header.get(name) if isinstance(header, dict) else None
+        if not isinstance(entry, dict):
+            raise corrupt(f"no {name} features")
+        try:
+            shape = [int(n) for n in entry.get("shape", [])]
+            begin, end = (int(n) for n in entry.get("data_offsets", (0, 0)))
+        except (TypeError, ValueError):
+            raise corrupt(f"a malformed header entry for the {name} features") from None
+        if entry.get("dtype") != "F32" or len(shape) < 2 or min(shape) < 0:
+            raise corrupt(f"{name} features are {entry.get('dtype')} of shape {shape}, not float32 windows")
+        stream = _Stream(8 + length + begin, shape[0], tuple(shape[1:]))
+        if end - begin != stream.rows * stream.row_bytes or 8 + length + end > size:
+            raise corrupt(f"the {name} features need bytes {8 + length + begin} to {8 + length + end}, "
+                          f"the file has {size} (truncated?)")
+        streams[name] = stream
+    return streams
+
+
+class _CacheFile:
+    """One cache file kept open, with its streams' layout: parsed from its header, or taken
+    from ``layouts`` when the file is the one parsed before (same inode, size and mtime)."""
+
+    def __init__(self, path: Path, layouts: dict):
+        try:
+            self.file = open(path, "rb", buffering=0)
+        except OSError as error:
+            raise DataError(f"cannot open feature cache file {path}: {error.strerror}; re-run extract") from None
+        try:
+            status = os.fstat(self.file.fileno())
+            stamp = (status.st_ino, status.st_size, status.st_mtime_ns)
+            known = layouts.get(str(path))
+            if known is None or known[0] != stamp:
+                known = layouts[str(path)] = (stamp, _stream_layout(self.file, path))
+            self.streams = known[1]
+        except BaseException:
+            self.file.close()
+            raise
+
+
+class CachedFeatureReader:
+    """Reads one window's features from the cache files.
+
+    A window is three positional reads (``pread``), one per stream, of its rows alone into
+    fresh memory: no file is memory-mapped, so resident memory does not grow with the size
+    of the cache (the OS's page cache holds what it reads). Up to ``max_open`` files stay
+    open (least recently used closed first; a file descriptor each), and each file's header
+    is parsed once and remembered (a few hundred bytes a file) while the file on disk stays
+    the same, so reopening a file costs an ``open`` and an ``fstat``. Training draws windows
+    from all over the cache: with a ``safe_open`` (a memory map and a header parse) per
+    file opened, a window read from a file not open took about twice as long.
     """
 
-    def __init__(self, max_open: int = 8):
+    def __init__(self, max_open: int = 64):
         self.max_open = max_open
-        self._open: OrderedDict[str, Any] = OrderedDict()
+        self._open: OrderedDict[str, _CacheFile] = OrderedDict()
+        self._layouts: dict = {}
+        self._pid = os.getpid()
 
-    def _handle(self, path: Path):
+    def _handle(self, path: Path) -> _CacheFile:
+        if self._pid != os.getpid():  # a forked DataLoader worker: its own files from here on
+            self._open, self._pid = OrderedDict(), os.getpid()
         key = str(path)
         if key in self._open:
             self._open.move_to_end(key)
             return self._open[key]
-        try:
-            handle = safe_open(key, framework="pt")
-        except Exception as error:
-            raise DataError(f"corrupt feature cache file {path}: {error}; re-run extract") from None
+        handle = _CacheFile(path, self._layouts)
         self._open[key] = handle
         while len(self._open) > self.max_open:
-            self._open.popitem(last=False)
+            self._open.popitem(last=False)[1].file.close()
         return handle
 
-    def window(self, path: Path, index: int) -> dict[str, Any]:
-        """One window's features per stream; NaN or Inf is refused, never handed to training."""
+    def window(self, path: Path, index: int) -> dict[str, torch.Tensor]:
+        """One window's features per stream, (T, d) float32; NaN or Inf is refused, never
+        handed to training."""
         handle = self._handle(path)
-        features = {name: handle.get_slice(name)[index] for name in STREAMS}
+        features = {}
+        for name, stream in handle.streams.items():
+            if not 0 <= index < stream.rows:
+                raise DataError(f"feature cache file {path} has {stream.rows} windows, not a window {index}; re-run extract")
+            data = _read_at(handle.file, stream.offset + index * stream.row_bytes, stream.row_bytes)
+            if len(data) != stream.row_bytes:
+                raise DataError(f"corrupt feature cache file {path}: window {index} of the {name} features is cut short; "
+                                "re-run extract")
+            features[name] = torch.from_numpy(np.frombuffer(data, dtype="<f4").reshape(stream.row_shape))
         for name, tensor in features.items():
             if not all_finite(tensor):
                 raise DataError(f"feature cache file {path}: the {name} features of window {index} hold NaN or Inf; "
                                 "delete the file and re-run extract")
         return features
 
-    def __getstate__(self):  # DataLoader workers open their own handles
-        return {"max_open": self.max_open, "_open": OrderedDict()}
+    def close(self) -> None:
+        while self._open:
+            self._open.popitem()[1].file.close()
+
+    def __getstate__(self):  # DataLoader workers open their own files
+        return {"max_open": self.max_open, "_open": OrderedDict(), "_layouts": dict(self._layouts), "_pid": None}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _pid=os.getpid())
 
 
 def feature_dims(path: Path) -> dict[str, int]:

@@ -142,3 +142,90 @@ def test_finite_check_finds_nan_and_both_infinities_in_any_float_type(dtype):
         spoiled = features.clone()
         spoiled[7, 300] = bad
         assert not all_finite(spoiled), (dtype, bad)
+
+
+def test_reader_gives_what_safetensors_reads_for_every_window(tmp_path):
+    from safetensors.numpy import load_file
+
+    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, 64, 32, COUNTS, 32))
+    cache.prepare()
+    _write(cache, tmp_path, windows=5)
+    path = cache.path("v.mp4")
+    reference = load_file(str(path))
+    reader = CachedFeatureReader()
+    for row in (4, 0, 2, 3, 1):
+        window = reader.window(path, row)
+        for name in ("video", "image", "text"):
+            assert window[name].dtype == torch.float32 and window[name].is_contiguous()
+            np.testing.assert_array_equal(window[name].numpy(), reference[name][row])
+    window["video"][0, 0] = 7.0  # each window is its own memory: writable, and the next read is unchanged
+    assert reader.window(path, 1)["video"][0, 0] == reference["video"][1][0, 0]
+    with pytest.raises(DataError, match="has 5 windows, not a window 5"):
+        reader.window(path, 5)
+
+
+def _spoil_header(path, header=None, length=None):
+    raw = path.read_bytes()
+    old = int.from_bytes(raw[:8], "little")
+    body = raw[8 + old :]
+    text = json.dumps(header).encode() if header is not None else raw[8 : 8 + old]
+    path.write_bytes((len(text) if length is None else length).to_bytes(8, "little") + text + body)
+
+
+@pytest.mark.parametrize("spoil, problem", [
+    (lambda p, h: p.write_bytes(b"\x01\x02"), "too short"),
+    (lambda p, h: _spoil_header(p, length=2**40), "header length"),
+    (lambda p, h: _spoil_header(p, length=3), "unreadable header"),
+    (lambda p, h: _spoil_header(p, {k: v for k, v in h.items() if k != "image"}), "no image features"),
+    (lambda p, h: _spoil_header(p, {**h, "text": {**h["text"], "dtype": "F16"}}), "text features are F16"),
+    (lambda p, h: _spoil_header(p, {**h, "video": {**h["video"], "data_offsets": "x"}}), "malformed header entry"),
+    (lambda p, h: _spoil_header(p, {**h, "video": {**h["video"], "shape": [9, 16, 8]}}), "video features need bytes"),
+])
+def test_a_spoiled_file_is_named_with_its_problem(tmp_path, spoil, problem):
+    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, 64, 32, COUNTS, 32))
+    cache.prepare()
+    _write(cache, tmp_path)
+    path = cache.path("v.mp4")
+    raw = path.read_bytes()
+    spoil(path, json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")]))
+    with pytest.raises(DataError, match=f"corrupt feature cache file {path}: .*{problem}.*re-run extract"):
+        CachedFeatureReader().window(path, 0)
+
+
+def test_forked_workers_read_the_files_the_parent_has_open(tmp_path):
+    """A worker inherits the parent's open files; positional reads keep either from moving
+    the other's file position, and the worker opens its own."""
+    from torch.utils.data import DataLoader
+
+    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, 64, 32, COUNTS, 32))
+    cache.prepare()
+    _write(cache, tmp_path, windows=6)
+    path = cache.path("v.mp4")
+    reader = CachedFeatureReader()
+    expected = [reader.window(path, row)["image"] for row in range(6)]  # the parent holds the file open
+
+    class Windows(torch.utils.data.Dataset):
+        def __len__(self):
+            return 6
+
+        def __getitem__(self, row):
+            return reader.window(path, row)["image"]
+
+    loader = DataLoader(Windows(), batch_size=1, num_workers=2, multiprocessing_context="fork")
+    for row, batch in enumerate(loader):
+        assert torch.equal(batch[0], expected[row])
+    assert torch.equal(reader.window(path, 3)["image"], expected[3])
+
+
+def test_a_file_rewritten_since_it_was_last_open_is_read_anew(tmp_path):
+    """The reader remembers each file's layout after closing it, but only for that very file."""
+    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, 64, 32, COUNTS, 32))
+    cache.prepare()
+    _write(cache, tmp_path, name="a.mp4", windows=2)
+    _write(cache, tmp_path, name="b.mp4", windows=2)
+    reader = CachedFeatureReader(max_open=1)
+    assert reader.window(cache.path("a.mp4"), 1)["video"].shape == (16, 8)
+    reader.window(cache.path("b.mp4"), 0)  # closes a
+    _, features = _write(cache, tmp_path, name="a.mp4", windows=4)  # re-extracted: more windows
+    window = reader.window(cache.path("a.mp4"), 3)
+    np.testing.assert_allclose(window["video"].numpy(), features["video"][3], rtol=1e-6)
