@@ -315,15 +315,10 @@ class CachedFeatureReader:
                 raise DataError(f"corrupt feature cache file {path}: window {index} of the {name} features is cut short; "
                                 "re-run extract")
             features[name] = torch.from_numpy(np.frombuffer(data, dtype="<f4").reshape(stream.row_shape))
-        for name, tensor in features.items():
-            if not all_finite(tensor):
+            if not all_finite(features[name]):
                 raise DataError(f"feature cache file {path}: the {name} features of window {index} hold NaN or Inf; "
                                 "delete the file and re-run extract")
         return features
-
-    def close(self) -> None:
-        while self._open:
-            self._open.popitem()[1].file.close()
 
     def __getstate__(self):  # DataLoader workers open their own files
         return {"max_open": self.max_open, "_open": OrderedDict(), "_layouts": dict(self._layouts), "_pid": None}

@@ -17,11 +17,11 @@ import torch
 from jsonargparse.typing import NonNegativeInt, PositiveInt
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.eval_order import ContiguousRunSampler
 from datamodules.feature_cache import FeatureCache, feature_dims, key_content, read_index
 from datamodules.folds import group_folds
 from datamodules.labels import FrameTargets
 from datamodules.records import VideoRecord
-from datamodules.eval_order import ContiguousRunSampler
 from datamodules.samplers import EpochSeededRandomSampler, run_seed
 from datamodules.video_order import VideoOrderSampler
 from datamodules.video_io import probe_video
