@@ -307,24 +307,24 @@ def main() -> None:
         return (label, f"{value['windows_per_second']:.1f}", f"{value['of_floor']:.2f}", f"{value['cores_used']:.2f}",
                 f"{value['per_core_of_floor']:.2f}")
 
+    two = results["floor_2_processes"]
     rows = [row(f"floor: PyAV, every frame, 1 thread ({frames / floor_s:.0f} frames/s)", results["floor"]),
-            (f"floor in 2 processes: {2 * floor1_s / floor2_s:.2f}x one (this machine's scaling)",
-             f"{2 * windows / floor2_s:.1f}", f"{2 * floor1_s / floor2_s:.2f}", f"{floor2_cpu / floor2_s:.2f}",
-             f"{2 * floor1_cpu / floor2_cpu:.2f}")]
-    for order, by_workers in training.items():
+            (f"floor in 2 processes: {two['scaling']:.2f}x one (this machine's scaling)",
+             f"{two['windows_per_second']:.1f}", f"{two['scaling']:.2f}", f"{two['cores_used']:.2f}",
+             f"{two['per_core_of_floor']:.2f}")]
+
+    def loader_rows(kind: str, label: str, by_workers: dict) -> None:
         for workers in ("0", "1", "2"):
-            label = "in-process" if workers == "0" else f"{workers} DataLoader worker(s)"
-            rows.append(row(f"training, {order} order, {label}", by_workers[workers]))
-        rows.append((f"training, {order} order: 2 workers / 1 = {by_workers['scaling_2_over_1_workers']:.2f}x", "", "", "",
-                     ""))
+            where = "in-process" if workers == "0" else f"{workers} DataLoader worker(s)"
+            rows.append(row(f"{kind}, {label}, {where}", by_workers[workers]))
+        rows.append((f"{kind}, {label}: 2 workers / 1 = {by_workers['scaling_2_over_1_workers']:.2f}x", "", "", "", ""))
+
+    for order, by_workers in training.items():
+        loader_rows("training", f"{order} order", by_workers)
     rows.append((f"by_video in 2 independent processes, no DataLoader: {by_video_scaling:.2f}x one", "", "", "", ""))
     names = {"in_order": "dataset order, window by window (before)", "runs": "a run of windows per worker"}
     for order, by_workers in validation.items():
-        for workers in ("0", "1", "2"):
-            label = "in-process" if workers == "0" else f"{workers} DataLoader worker(s)"
-            rows.append(row(f"validation, {names[order]}, {label}", by_workers[workers]))
-        rows.append((f"validation, {names[order]}: 2 workers / 1 = {by_workers['scaling_2_over_1_workers']:.2f}x",
-                     "", "", "", ""))
+        loader_rows("validation", names[order], by_workers)
     for workers in ("0", "1", "2"):
         label = "in-process (a decoding thread)" if workers == "0" else f"{workers} DataLoader worker(s)"
         rows.append(row(f"extraction (each clip front to back once), {label}", extraction[workers]))
