@@ -27,6 +27,12 @@ frames, x264 defaults). Measured, all on the same clips, in this process unless 
   DataLoader workers (each taking the next clip not yet taken), in each round too; workers
   start within the timed pass, as they do in ``extract``.
 
+* worker timeline: one more pass of ``by_video`` with 1 and 2 workers, each item logging
+  which worker read it and when; per worker, the share of its epoch spent reading items and
+  between batches (collating into shared memory, handing the batch over, and any waiting for
+  the next batch's indices), and whether it finished before the last batch arrived: whether
+  the workers ever wait for each other or for the main process.
+
 Each pipeline is reported as windows/s and as a fraction of the floor's (the windows of the
 clips over the seconds it takes to decode all their frames), and per core: its windows per
 CPU second (this process and its workers, every thread: decord decodes in a thread of its
@@ -156,12 +162,13 @@ def window_items(paths: list[Path], open_readers: int = 0):
     return WindowDataset(items, targets, WINDOW, FRAME_SIZE, open_readers)
 
 
-def training_pipeline(dataset, workers: int, order: str, cpu: dict | None = None) -> float:
+def training_pipeline(dataset, workers: int, order: str, cpu: dict | None = None, on_batch=None) -> float:
     """Seconds for one epoch of batches of every window, in ``order``, with ``workers``
     DataLoader workers (0: in this process). As in training, the workers persist across
     epochs; the first epoch (workers starting, readers opening) is left out and the second
     timed. ``cpu["seconds"]``, when given, gets the CPU time that epoch took in this process
-    and its workers, every thread counted (decord decodes in a thread of its own)."""
+    and its workers, every thread counted (decord decodes in a thread of its own). ``on_batch``,
+    when given, is called with each batch of the timed epoch."""
     import torch
 
     from datamodules.eval_order import ContiguousRunSampler
@@ -184,13 +191,75 @@ def training_pipeline(dataset, workers: int, order: str, cpu: dict | None = None
         if epoch == 1 and workers > 0:
             pids += [worker.pid for worker in loader._iterator._workers]  # persistent: the same ones again
         cpu_started, started = process_cpu_seconds(pids), time.perf_counter()
-        for _ in loader:
-            pass
+        for batch in loader:
+            if on_batch is not None and epoch == 1:
+                on_batch(batch)
     seconds = time.perf_counter() - started
     if cpu is not None:
         cpu["seconds"] = process_cpu_seconds(pids) - cpu_started
     getattr(dataset, "close_readers", lambda: None)()  # none left open in this process for what comes next
     return seconds
+
+
+class TimedItems:
+    """A map-style dataset around another: each item also carries which DataLoader worker read it
+    (``-1``: this process) and when the reading started and ended (``time.perf_counter``,
+    one clock for every process on Linux)."""
+
+    def __init__(self, dataset):
+        self.dataset, self.windows = dataset, dataset.windows
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        import torch
+
+        started = time.perf_counter()
+        item = self.dataset[index]
+        ended = time.perf_counter()
+        info = torch.utils.data.get_worker_info()
+        return dict(item, read_by=info.id if info is not None else -1,
+                    read_times=torch.tensor([started, ended], dtype=torch.float64))
+
+
+def worker_timeline(reads: list[tuple[int, float, float]], batch_size: int, epoch_end: float) -> dict[str, dict]:
+    """Where each worker's epoch went, from ``(worker, started, ended)`` of every item read.
+    Per worker: the items it read, seconds reading them, seconds between its batches (collating
+    a batch into shared memory, handing it over, and any wait for the next batch's indices: a
+    gap far above the median one is a wait), seconds between items of one batch, and how long
+    before ``epoch_end`` (when the last batch arrived) it read its last item."""
+    by_worker: dict[int, list[tuple[float, float]]] = {}
+    for worker, started, ended in reads:
+        by_worker.setdefault(worker, []).append((started, ended))
+    timeline = {}
+    for worker, spans in sorted(by_worker.items()):
+        spans.sort()
+        gaps = [spans[k + 1][0] - spans[k][1] for k in range(len(spans) - 1)]
+        between = [gap for k, gap in enumerate(gaps) if (k + 1) % batch_size == 0]
+        timeline[str(worker)] = {
+            "items": len(spans), "reading_s": sum(end - start for start, end in spans),
+            "span_s": spans[-1][1] - spans[0][0], "between_batches_s": sum(between),
+            "between_batches_median_ms": 1000 * _median(between) if between else 0.0,
+            "between_batches_max_ms": 1000 * max(between) if between else 0.0,
+            "within_batches_s": sum(gap for k, gap in enumerate(gaps) if (k + 1) % batch_size),
+            "done_before_end_s": epoch_end - spans[-1][1],
+        }
+    return timeline
+
+
+def by_video_timeline(dataset, workers: int) -> dict[str, dict]:
+    """``worker_timeline`` of the timed epoch of the ``by_video`` pipeline with ``workers`` workers."""
+    reads: list[tuple[int, float, float]] = []
+    last = [0.0]
+
+    def on_batch(batch: dict) -> None:
+        last[0] = time.perf_counter()
+        reads.extend((int(worker), float(times[0]), float(times[1]))
+                     for worker, times in zip(batch["read_by"], batch["read_times"]))
+
+    training_pipeline(TimedItems(dataset), workers, "by_video", on_batch=on_batch)
+    return worker_timeline(reads, BATCH_SIZE, last[0])
 
 
 def extraction_pipeline(paths: list[Path], workers: int) -> tuple[float, float, int, int]:
@@ -268,6 +337,8 @@ def main() -> None:
                 extracted = extraction_pipeline(paths, workers)
                 runs.setdefault(("extraction", str(workers)), []).append(extracted[:2])
         extract_windows, extract_decoded = extracted[2:]
+        # where each worker's time goes (one more pass each, apart from the timed ones above)
+        timelines = {str(workers): by_video_timeline(datasets["by_video"], workers) for workers in (1, 2)}
     floor_s = _median([f[0] for f in floors])
 
     def figures(measured: list[tuple[float, float]], count: int = windows) -> dict:
@@ -299,6 +370,7 @@ def main() -> None:
                               "one_process_seconds": floor1_s},
         "by_video_2_independent_processes_scaling": by_video_scaling,
         "training": training,
+        "by_video_worker_timeline": timelines,
         "validation": validation,
         "extraction": dict(extraction, frames_decoded=extract_decoded),
     }
@@ -322,6 +394,12 @@ def main() -> None:
     for order, by_workers in training.items():
         loader_rows("training", f"{order} order", by_workers)
     rows.append((f"by_video in 2 independent processes, no DataLoader: {by_video_scaling:.2f}x one", "", "", "", ""))
+    for workers, timeline in timelines.items():
+        for worker, t in timeline.items():
+            rows.append((f"by_video, {workers} worker(s), worker {worker} of its {t['span_s']:.2f} s: "
+                         f"{t['reading_s'] / t['span_s']:.0%} reading, {t['between_batches_s'] / t['span_s']:.0%} "
+                         f"between batches ({t['between_batches_median_ms']:.0f} / {t['between_batches_max_ms']:.0f} ms "
+                         f"median / max), done {t['done_before_end_s']:.2f} s before the end", "", "", "", ""))
     names = {"in_order": "dataset order, window by window (before)", "runs": "a run of windows per worker"}
     for order, by_workers in validation.items():
         loader_rows("validation", names[order], by_workers)
