@@ -251,15 +251,16 @@ def worker_timeline(reads: list[tuple[int, float, float]], batch_size: int, epoc
 def by_video_timeline(dataset, workers: int) -> dict[str, dict]:
     """``worker_timeline`` of the timed epoch of the ``by_video`` pipeline with ``workers`` workers."""
     reads: list[tuple[int, float, float]] = []
-    last = [0.0]
+    last_batch = 0.0
 
     def on_batch(batch: dict) -> None:
-        last[0] = time.perf_counter()
+        nonlocal last_batch
+        last_batch = time.perf_counter()
         reads.extend((int(worker), float(times[0]), float(times[1]))
                      for worker, times in zip(batch["read_by"], batch["read_times"]))
 
     training_pipeline(TimedItems(dataset), workers, "by_video", on_batch=on_batch)
-    return worker_timeline(reads, BATCH_SIZE, last[0])
+    return worker_timeline(reads, BATCH_SIZE, last_batch)
 
 
 def extraction_pipeline(paths: list[Path], workers: int) -> tuple[float, float, int, int]:
