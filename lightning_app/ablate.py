@@ -6,6 +6,10 @@ run, then writes one comparison table of the monitored metric per variant (``abl
 ``ablation.csv``, ``ablation.json``; mean and sample std over folds with ``--cv``) and a bar
 plot (``ablation.png``) to ``<default_root_dir>/ablations/version_N/``. A variant that fails
 is reported and the others still run; the command then exits with status 1.
+
+Running the same command again continues the newest unfinished ablations folder, as ``cv``
+does: finished variants (and, with ``--cv``, finished folds) are kept, an interrupted fit resumes
+from its ``last.ckpt``; a changed config is refused, and ``--new`` starts a new folder.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from typing import Any, Optional
 
 from lightning_app.config_paths import CONFIGS_DIR
 from lightning_app.errors import ConfigError, UserError
+from lightning_app.files import atomic_write_text
+from lightning_app.resumable_runs import RunFolder, fit_in_folder, is_rank_zero, read_json, take_new_flag
 from lightning_app.terminal import print_table
 
 ABLATIONS_DIR = CONFIGS_DIR / "ablations"
@@ -47,23 +53,32 @@ def split_flags(args: Sequence[str]) -> tuple[list[str], bool, list[str]]:
     return variants, cv, rest
 
 
+VARIANT_RESULT = "variant_result.json"
+
+
 def _run_variant(rest: list[str], variant: str, directory: Path, cv: bool) -> dict[str, Any]:
+    """One variant's result; a variant that finished before (in a continued folder) is kept."""
+    kept = read_json(directory / variant / VARIANT_RESULT)
+    if kept is not None:
+        return kept
     extra = [] if variant == BASELINE else ["--config", str(ABLATIONS_DIR / f"{variant}.yaml")]
-    root = ["--trainer.default_root_dir", str(directory / variant)]
     if cv:
         from lightning_app.cv import run_cv
 
-        table = run_cv([*rest, *extra, *root])
+        table = run_cv([*rest, *extra, "--trainer.default_root_dir", str(directory / variant)])
         monitor = next(iter(table["metrics"]))
         row = table["metrics"][monitor]
-        return {"metric": monitor, "value": row["mean"], "std": row["std"], "folds": row["folds"],
-                "failed_folds": table["failed"]}
-    from lightning_app.cli import cli_main
-    from lightning_app.cv import _fold_summary
+        result = {"metric": monitor, "value": row["mean"], "std": row["std"], "folds": row["folds"],
+                  "failed_folds": table["failed"]}
+    else:
+        from lightning_app.cli import cli_main
 
-    summary = _fold_summary(cli_main(["fit", *rest, *extra, *root]))
-    return {"metric": summary.get("monitor"), "value": summary.get(summary.get("monitor")), "std": None,
-            "best_epoch": summary.get("best_epoch")}
+        summary, _ = fit_in_folder(lambda fit_args: cli_main(["fit", *fit_args]), [*rest, *extra], directory / variant)
+        result = {"metric": summary.get("monitor"), "value": summary.get(summary.get("monitor")), "std": None,
+                  "best_epoch": summary.get("best_epoch")}
+    if is_rank_zero() and not result.get("failed_folds"):
+        atomic_write_text(directory / variant / VARIANT_RESULT, json.dumps(result, indent=2, default=str) + "\n")
+    return result
 
 
 def plot_bars(path: Path, results: dict[str, dict[str, Any]]) -> None:
@@ -86,18 +101,22 @@ def plot_bars(path: Path, results: dict[str, dict[str, Any]]) -> None:
 
 def run_ablate(args: Sequence[str]) -> dict[str, Any]:
     from lightning_app.cli import parse_config
-    from lightning_app.cv import next_version, split_folds_flag
+    from lightning_app.cv import split_folds_flag
 
+    new, args = take_new_flag(args)
     variants, cv, rest = split_flags(args)
     folds, fit_args = split_folds_flag(rest)
     if folds is not None and not cv:
         raise ConfigError("--folds only applies with --cv")
     config = parse_config(["fit", *fit_args])
-    directory = next_version(Path(config["trainer"].get("default_root_dir") or ".") / "ablations")
-    directory.mkdir(parents=True)
+    everything = [BASELINE, *variants]
+    folder = RunFolder.open(Path(config["trainer"].get("default_root_dir") or ".") / "ablations",
+                            {"fit": config, "variants": everything, "cv": cv, "folds": folds}, new,
+                            is_finished=lambda d: all((d / v / VARIANT_RESULT).is_file() for v in everything))
+    directory = folder.directory
     passthrough = [*fit_args, *(["--folds", ",".join(map(str, folds))] if folds else [])]
     results: dict[str, dict[str, Any]] = {}
-    for variant in [BASELINE, *variants]:
+    for variant in everything:
         try:
             results[variant] = {"status": "ok", **_run_variant(passthrough, variant, directory, cv)}
         except (KeyboardInterrupt, SystemExit):
@@ -107,6 +126,8 @@ def run_ablate(args: Sequence[str]) -> dict[str, Any]:
         except Exception as error:
             traceback.print_exc()
             results[variant] = {"status": "failed", "error": f"{type(error).__name__}: {error}", "value": None}
+    if not is_rank_zero():  # every rank ran the variants; rank 0 reports them
+        return {"directory": str(directory), "results": results}
     header = ["variant", "metric", "value", "std" if cv else "best epoch"]
     rows = []
     for variant, r in results.items():

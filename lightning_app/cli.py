@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sys
 import warnings
 from collections.abc import Sequence
@@ -33,6 +34,20 @@ warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the st
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
 # cv and extract call the CLI in-process with their own argument lists.
 warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended to run from within Python.*")
+# The module moves batches itself on purpose (models/batch_transfer.py).
+warnings.filterwarnings("ignore", message=r".*overridden `transfer_batch_to_device` in `LightningModule`.*")
+
+
+class _DropAdvertisement(logging.Filter):
+    """Lightning logs a tip recommending a hosted logging service at every run; a research tool's
+    output carries only what the user needs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+for _name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+    logging.getLogger(_name).addFilter(_DropAdvertisement())
 
 # Sections of the resolved config that define an experiment's numbers.
 HASHED_SECTIONS = ("seed_everything", "model", "data")
@@ -47,13 +62,19 @@ class SaveAndUploadConfig(SaveConfigCallback):
     """Writes config.yaml into the run folder, as LightningCLI does, and uploads the full resolved
     config as the W&B run config (rank 0 only)."""
 
+    def setup(self, trainer: Trainer, pl_module, stage: str) -> None:
+        # Trainer.log_dir broadcasts from rank 0, so every rank reads it here; save_config runs
+        # on rank 0 alone and must not ask for it (a collective on one rank hangs DDP).
+        self._run_dir = trainer.log_dir
+        super().setup(trainer, pl_module, stage)
+
     def save_config(self, trainer: Trainer, pl_module, stage: str) -> None:
         for logger in trainer.loggers:
             if isinstance(logger, WandbRunLogger):
                 resolved = json.loads(self.parser.dump(self.config, format="json", skip_check=True))
                 logger.experiment.config.update(resolved, allow_val_change=True)
-                if trainer.log_dir:  # so that a resumed fit continues this W&B run
-                    write_wandb_id(Path(trainer.log_dir), logger.experiment.id)
+                if self._run_dir:  # so that a resumed fit continues this W&B run
+                    write_wandb_id(Path(self._run_dir), logger.experiment.id)
 
 
 def finish_wandb() -> None:

@@ -7,6 +7,11 @@ Layout: ``<default_root_dir>/cv/version_N/fold_K/...`` per fold, and in ``versio
 ``cv_summary.json`` (everything), ``cv_table.md`` and ``cv_table.csv``. A fold that fails is
 reported in the table and the others still run; the command then exits with status 1.
 The standard deviation is the sample standard deviation (n - 1) over the folds that finished.
+
+Running the same command again continues the newest cv folder until all its folds finished:
+finished folds are kept, an interrupted one resumes from its ``last.ckpt``, failed ones run
+again; a changed config is refused for it, and ``--new`` starts a new folder
+(``lightning_app/resumable_runs.py``).
 """
 
 from __future__ import annotations
@@ -19,15 +24,15 @@ import statistics
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
 from rich.console import Console
 
-from callbacks.run_summary import RunSummary
 from lightning_app.cli import cli_main, parse_config
 from lightning_app.errors import ConfigError, UserError
+from lightning_app.resumable_runs import RunFolder, fit_in_folder, fit_result, is_rank_zero, take_new_flag
 from lightning_app.terminal import print_table
 
 CV_DIR = "cv"
@@ -48,18 +53,6 @@ def split_folds_flag(args: Sequence[str]) -> tuple[Optional[list[int]], list[str
         else:
             rest.append(arg)
     return folds, rest
-
-
-def next_version(directory: Path) -> Path:
-    existing = [int(p.name.split("_")[1]) for p in directory.glob("version_*") if p.name.split("_")[1].isdigit()]
-    return directory / f"version_{max(existing, default=-1) + 1}"
-
-
-def _fold_summary(cli) -> dict[str, Any]:
-    summary = next(c for c in cli.trainer.callbacks if isinstance(c, RunSummary))
-    if summary.last_path is None:
-        raise RuntimeError("the fold's run wrote no summary.json")
-    return json.loads(summary.last_path.read_text())
 
 
 def build_table(dataset: str, results: dict[int, dict[str, Any]], metrics: list[str]) -> dict[str, Any]:
@@ -154,25 +147,31 @@ def log_table_to_wandb(table: dict[str, Any], group: str, directory: Path) -> No
     run.finish()
 
 
+def _finished(folds: list[int]) -> Callable[[Path], bool]:
+    return lambda directory: all(fit_result(directory / f"fold_{k}") is not None for k in folds)
+
+
 def run_cv(args: Sequence[str]) -> dict[str, Any]:
+    new, args = take_new_flag(args)
     folds, rest = split_folds_flag(args)
     config = parse_config(["fit", *rest])
     data = config["data"]["init_args"]
     official = data.get("split_mode") == "official"
     if folds is None:
         folds = [0] if official else list(range(int(data.get("num_folds", 5))))
-    root = Path(config["trainer"].get("default_root_dir") or ".") / CV_DIR
-    directory = next_version(root)
     dataset = dataset_name(rest, data)
+    root = Path(config["trainer"].get("default_root_dir") or ".") / CV_DIR
+    folder = RunFolder.open(root, config, new, extra={"group": f"cv-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"},
+                            is_finished=_finished(folds))
+    directory, group = folder.directory, folder.state.get("group", f"cv-{dataset}")
     results: dict[int, dict[str, Any]] = {}
-    group = f"cv-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     for fold in folds:
-        fold_dir = directory / f"fold_{fold}"
         try:
             # W&B: every fold is its own run (the CLI finishes it), grouped under this cv run
             with _environment(WANDB_RUN_GROUP=group, WANDB_NAME=f"{group}-fold{fold}", WANDB_JOB_TYPE="cv-fold"):
-                cli = cli_main(["fit", *rest, "--data.fold", str(fold), "--trainer.default_root_dir", str(fold_dir)])
-            results[fold] = {"status": "ok", "summary": _fold_summary(cli)}
+                summary, how = fit_in_folder(lambda fit_args: cli_main(["fit", *fit_args]),
+                                             [*rest, "--data.fold", str(fold)], directory / f"fold_{fold}")
+            results[fold] = {"status": "ok", "summary": summary, "run": how}
         except (KeyboardInterrupt, SystemExit):
             raise
         except UserError as error:
@@ -180,16 +179,24 @@ def run_cv(args: Sequence[str]) -> dict[str, Any]:
         except Exception as error:  # a crash in one fold must not lose the others
             traceback.print_exc()
             results[fold] = {"status": "failed", "error": f"{type(error).__name__}: {error}"}
+    table = cv_table(dataset, results, folds, directory)
+    if not is_rank_zero():  # every rank ran the folds; rank 0 reports them
+        return table
+    write_table(directory, table)
+    if _uses_wandb(config):
+        log_table_to_wandb(table, group, directory)
+    print_cv_table(table, directory)
+    return table
+
+
+def cv_table(dataset: str, results: dict[int, dict[str, Any]], folds: list[int], directory: Path) -> dict[str, Any]:
     monitor = next((r["summary"].get("monitor") for r in results.values() if r["status"] == "ok"), None) or "val/f1"
     frame_metric = monitor.replace("val/", "val/frame_", 1)
     table = build_table(dataset, results, [monitor, frame_metric])
     table["folds_run"] = folds
     table["fold_dirs"] = {k: str(directory / f"fold_{k}") for k in folds}
-    directory.mkdir(parents=True, exist_ok=True)
-    write_table(directory, table)
-    if _uses_wandb(config):
-        log_table_to_wandb(table, group, directory)
-    print_cv_table(table, directory)
+    table["kept"] = [k for k, r in results.items() if r.get("run") == "kept"]
+    table["resumed"] = [k for k, r in results.items() if r.get("run") == "resumed"]
     table["directory"] = str(directory)
     return table
 

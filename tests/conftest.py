@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,18 @@ def data_args(root: Path, **overrides) -> list[str]:
     for key, value in init.items():
         args += [f"--data.{key}", str(value)]
     return args
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_app(*args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
+    """``python -m lightning_app ARGS`` as a user runs it, in a fresh process: W&B offline, and
+    nothing inherited from runs this test process made in-process (their W&B service, their
+    multi-run folders)."""
+    from lightning_app.resumable_runs import PLAN_ENV
+
+    clean = {k: v for k, v in os.environ.items() if "WANDB_SERVICE" not in k and k != PLAN_ENV}
+    clean.update(WANDB_MODE="offline", WANDB_SILENT="true", **env)
+    return subprocess.run([sys.executable, "-m", "lightning_app", *args], cwd=REPO, env=clean,
+                          capture_output=True, text=True, timeout=timeout)

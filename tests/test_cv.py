@@ -2,13 +2,17 @@
 
 import csv
 import json
+import os
+import signal
 
+import lightning.pytorch as pl
 import pytest
 
 from datamodules.synthetic_videos import write_synthetic_affwild2
 from lightning_app.cv import build_table, cv_main, split_folds_flag
 from lightning_app.errors import ConfigError
-from tests.conftest import data_args
+from lightning_app.resumable_runs import RESULT_FILE, RunFolder
+from tests.conftest import data_args, run_app
 
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu"]
 
@@ -63,3 +67,53 @@ def test_a_failing_fold_is_reported_and_the_others_run(clips_root, tmp_path):
     summary = json.loads((runs / "cv" / "version_0" / "cv_summary.json").read_text())
     assert list(summary["failed"]) == ["7"] and "--data.fold 7 is not a fold" in summary["failed"]["7"]
     assert summary["metrics"]["val/f1"]["folds"]["0"] is not None
+
+
+class KillAtEpoch(pl.Callback):
+    """SIGKILLs its own process when a fit under the folder ``$KILL_IN`` starts epoch
+    ``$KILL_AT_EPOCH``: a crash at a known point. Without ``$KILL_IN`` it does nothing, so the
+    killed run, its rerun and the uninterrupted reference share one config."""
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        folder = os.environ.get("KILL_IN")
+        if folder and folder in str(trainer.default_root_dir) and trainer.current_epoch == int(os.environ["KILL_AT_EPOCH"]):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _cv_command(clips_root, runs, *extra, kill_in=None):
+    args = ["--config", "demo.yaml", "--config", "presets/tiny.yaml", *data_args(clips_root), "--data.num_folds", "2",
+            "--trainer.max_epochs", "3", "--trainer.default_root_dir", str(runs),
+            "--trainer.callbacks+=tests.test_cv.KillAtEpoch", *extra]
+    return run_app("cv", *args, **({"KILL_IN": kill_in, "KILL_AT_EPOCH": "2"} if kill_in else {}))
+
+
+@pytest.mark.slow
+def test_a_killed_cv_continues_in_its_folder_and_ends_as_an_uninterrupted_one(clips_root, tmp_path):
+    killed = _cv_command(clips_root, tmp_path / "runs", kill_in="fold_1")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    directory = tmp_path / "runs" / "cv" / "version_0"
+    assert (directory / "fold_0" / RESULT_FILE).is_file() and not (directory / "fold_1" / RESULT_FILE).exists()
+    fold_0 = (directory / "fold_0" / RESULT_FILE).stat().st_mtime_ns
+
+    # a changed config is refused for the unfinished folder, and leaves it as it was
+    changed = _cv_command(clips_root, tmp_path / "runs", "--model.lr", "0.01")
+    assert changed.returncode == 2 and "another config (model.lr: 0.0003 -> 0.01)" in changed.stderr
+    errors = [line for line in changed.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--new" in errors[0] and "Traceback" not in changed.stderr
+
+    again = _cv_command(clips_root, tmp_path / "runs")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert not (tmp_path / "runs" / "cv" / "version_1").exists()
+    table = json.loads((directory / "cv_summary.json").read_text())
+    assert table["kept"] == [0] and table["resumed"] == [1]
+    assert (directory / "fold_0" / RESULT_FILE).stat().st_mtime_ns == fold_0  # not retrained
+    assert len(list((directory / "fold_1").glob("lightning_logs/version_*"))) == 1  # resumed in its run folder
+
+    reference = _cv_command(clips_root, tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr[-2000:]
+    expected = json.loads((tmp_path / "reference" / "cv" / "version_0" / "cv_summary.json").read_text())
+    assert table["metrics"] == expected["metrics"] and table["best_epoch"] == expected["best_epoch"]
+
+    # a finished cv folder is not continued: the same command starts version_1
+    assert RunFolder.open(tmp_path / "runs" / "cv", {}, new=False,
+                          is_finished=lambda d: (d / "cv_summary.json").is_file()).directory.name == "version_1"
