@@ -51,3 +51,14 @@ def test_ablate_writes_one_table(clips_root, tmp_path):
     assert (directory / "ablation.png").read_bytes()[:4] == b"\x89PNG"
     assert (directory / "ablation.md").read_text().count("\n") == 5
     assert report["directory"] == str(directory)
+    # as if the command had been killed during concat_fusion: its results were never written
+    for name in ("variant_result.json", "fit_result.json"):
+        (directory / "concat_fusion" / name).unlink()
+    kept = {v: (directory / v / "variant_result.json").stat().st_mtime_ns for v in ("full", "video_only")}
+    again = run_ablate(["--config", "dvd.yaml", "--config", "presets/tiny.yaml", *data_args(clips_root),
+                        "--variants", "video_only,concat_fusion", "--trainer.max_epochs", "1",
+                        "--trainer.default_root_dir", str(tmp_path), *QUIET])
+    assert again["directory"] == str(directory)  # the unfinished folder is continued
+    assert {v: (directory / v / "variant_result.json").stat().st_mtime_ns for v in kept} == kept  # not retrained
+    assert len(list((directory / "concat_fusion").glob("lightning_logs/version_*"))) == 1  # resumed in its run folder
+    assert again["results"]["concat_fusion"]["value"] == pytest.approx(report["results"]["concat_fusion"]["value"])
