@@ -21,7 +21,9 @@ from callbacks.progress_bar import ThrottledRichProgressBar
 from callbacks.rng_state import RngStateCheckpoint
 from callbacks.run_summary import RunSummary
 from datamodules.window_datamodule import WindowDataModule
+from lightning_app.checkpoint_file import LIGHTNING_ALIASES, load_checkpoint_file
 from lightning_app.config_paths import resolve_config_args
+from lightning_app.errors import ConfigError
 from lightning_app.parser_errors import OneLineErrorParser
 from lightning_app.preflight import check_run_folder
 from lightning_app.resume import checkpoint_epoch, read_wandb_id, resolve_resume, run_folder, write_wandb_id
@@ -97,6 +99,22 @@ class VideoFusionCLI(LightningCLI):
         # training from a complete feature cache: the model takes its feature sizes from it and
         # never builds (or loads the weights of) its encoders
         parser.link_arguments("data", "model.feature_dims", compute_fn=cached_feature_dims, apply_on="instantiate")
+
+    def parse_arguments(self, parser, args) -> None:
+        super().parse_arguments(parser, args)
+        # LightningCLI next loads a named checkpoint and puts its hyperparameters over the model's
+        # config: check the file first, so that a missing, truncated or foreign one, or one of
+        # the other task, is one error line (fit's "last" is resolved, then checked, below)
+        subcommand = self.config.get("subcommand")
+        config = self.config.get(subcommand) if subcommand else None
+        ckpt_path = config.get("ckpt_path") if config is not None else None
+        if not ckpt_path or str(ckpt_path) in LIGHTNING_ALIASES:
+            return
+        trained_for = load_checkpoint_file(str(ckpt_path))["hyper_parameters"].get("task")
+        task = config.get("model", {}).get("task")
+        if trained_for is not None and task is not None and trained_for != task:
+            raise ConfigError(f"--ckpt_path {ckpt_path} was trained for task {trained_for!r} and the config's model.task "
+                              f"is {task!r}: pass the config it was trained with (config.yaml in its run folder)")
 
     def _config_hash(self) -> str:
         config = self.config.get(str(self.subcommand), self.config)

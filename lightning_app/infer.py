@@ -40,6 +40,7 @@ from typing import Any
 import torch
 
 from datamodules.video_io import VIDEO_EXTENSIONS
+from lightning_app.checkpoint_file import load_checkpoint_file
 from lightning_app.errors import ConfigError, UserError
 from lightning_app.inference import VideoPredictor, WindowSettings, write_outputs
 from models.lit_module import VideoFusionModule
@@ -80,12 +81,7 @@ def window_settings(checkpoint: dict[str, Any], configs: Sequence[str]) -> Windo
 
 def load_predictor(ckpt_path: str, configs: Sequence[str], device: str, windows_per_batch: int) -> VideoPredictor:
     path = Path(ckpt_path)
-    if not path.is_file():
-        raise ConfigError(f"--ckpt_path {path}: no such checkpoint")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ConfigError(f"--ckpt_path {path}: not a readable checkpoint ({type(error).__name__}: {error})") from None
+    checkpoint = load_checkpoint_file(path)
     settings = window_settings(checkpoint, configs)
     model = VideoFusionModule.load_from_checkpoint(path, map_location="cpu", weights_only=True)
     return VideoPredictor(model, settings, device, windows_per_batch)

@@ -11,8 +11,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
-import torch
-
+from lightning_app.checkpoint_file import load_checkpoint_file
 from lightning_app.errors import ConfigError
 
 WANDB_RUN_FILE = "wandb_run.json"
@@ -39,10 +38,7 @@ def resolve_resume(ckpt_path: str, root: Path) -> Path:
 
 def checkpoint_epoch(checkpoint: str | Path) -> int:
     """The (0-based) epoch a checkpoint was written in, loaded without executing code, memory-mapped."""
-    try:
-        return int(torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["epoch"])
-    except Exception as exc:  # a truncated or foreign file
-        raise ConfigError(f"checkpoint {checkpoint} is not a readable Lightning checkpoint ({type(exc).__name__}: {exc})") from exc
+    return int(load_checkpoint_file(checkpoint).get("epoch", 0))
 
 
 def run_folder(checkpoint: Path) -> Optional[Path]:

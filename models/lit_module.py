@@ -253,7 +253,24 @@ class VideoFusionModule(pl.LightningModule):
                     f"model.{key}: the checkpoint was trained with {saved[key]}, the config asks for "
                     f"{self.hparams[key]}; use the checkpoint's encoders (they are in its config.yaml)"
                 )
+        state = checkpoint["state_dict"]
         if self.extractor is not None:
-            state = checkpoint["state_dict"]
             for key, value in self.extractor.state_dict().items():
                 state.setdefault(EXTRACTOR_PREFIX + key, value)
+        check_state_fits(state, self.state_dict(), saved, dict(self.hparams))
+
+
+def check_state_fits(saved_state: dict[str, Any], own_state: dict[str, Any], saved_hparams: dict[str, Any],
+                     own_hparams: dict[str, Any]) -> None:
+    """A checkpoint of another architecture ends in one ``ConfigError`` naming the first tensor
+    that does not fit and the model settings that differ, not in a state-dict traceback."""
+    unfit = next((key for key in sorted(set(saved_state) | set(own_state))
+                  if key not in saved_state or key not in own_state
+                  or tuple(saved_state[key].shape) != tuple(own_state[key].shape)), None)
+    if unfit is None:
+        return
+    differ = [f"model.{k}: {saved_hparams[k]!r} in the checkpoint, {own_hparams.get(k)!r} in the config"
+              for k in sorted(saved_hparams) if not k.startswith("_") and saved_hparams[k] != own_hparams.get(k)]
+    raise ConfigError(f"the checkpoint does not fit the model of this config (first at {unfit})"
+                      + (f"; {'; '.join(differ[:3])}" if differ else "")
+                      + ": pass the config it was trained with (config.yaml in its run folder)")

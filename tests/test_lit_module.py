@@ -100,3 +100,15 @@ def test_the_step_loss_is_logged_on_exactly_the_steps_the_loggers_write(clips_ro
     assert len(logged) >= 2 and logged == every_step
     steps = [step for step, _ in logged]
     assert all((step + 1) % 3 == 0 for step in steps)
+
+
+def test_a_state_of_another_architecture_is_one_config_error():
+    from lightning_app.errors import ConfigError
+    from models.lit_module import check_state_fits
+
+    own = {"head.weight": torch.zeros(2, 8), "head.bias": torch.zeros(2)}
+    check_state_fits({k: v.clone() for k, v in own.items()}, own, {"hidden_dim": 8}, {"hidden_dim": 8})
+    with pytest.raises(ConfigError, match=r"first at head.bias\); model.hidden_dim: 4 in the checkpoint, 8 in the config"):
+        check_state_fits({"head.weight": torch.zeros(2, 4), "head.bias": torch.zeros(1)}, own, {"hidden_dim": 4}, {"hidden_dim": 8})
+    with pytest.raises(ConfigError, match="first at head.bias"):  # a tensor the checkpoint lacks
+        check_state_fits({"head.weight": torch.zeros(2, 8)}, own, {}, {})
