@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import lightning.pytorch as pl
 import numpy as np
 from lightning.pytorch.callbacks import Callback
 
+from datamodules.cache_claims import VideoClaims
 from datamodules.feature_cache import FeatureCache
 from lightning_app.errors import DataError
 
-RANK_REPORT = "extract_report.rank{rank}.json"
+# one per rank of one extract job (several jobs may share a cache)
+RANK_REPORT = "extract_report.{job}.rank{rank}.json"
 
 
 class FeatureCacheWriter(Callback):
@@ -33,9 +35,11 @@ class FeatureCacheWriter(Callback):
     A plain callback, not a ``BasePredictionWriter``: it needs no sample indices, which
     Lightning cannot track for the iterable dataset that ``extract`` predicts over."""
 
-    def __init__(self, cache: FeatureCache):
+    def __init__(self, cache: FeatureCache, job: str, claims: Optional[VideoClaims] = None):
         super().__init__()
         self.cache = cache
+        self.job = job  # this extract job's id, in its report files' names
+        self.claims = claims  # released once a video is written (or has failed)
         self.report: dict[str, Any] = {"done": [], "errors": [], "seconds": {"decode": 0.0, "encode": 0.0, "write": 0.0,
                                                                      "wait_for_frames": 0.0},
                                        "windows": 0, "frames_decoded": 0}
@@ -43,7 +47,16 @@ class FeatureCacheWriter(Callback):
         self._parts: dict[str, list[dict[str, Any]]] = {}  # chunks of the videos not complete yet
         self._failed: set[str] = set()
 
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        # rank 0's id for every rank (ranks that Lightning launched each made their own)
+        self.job = trainer.strategy.broadcast(self.job)
+
+    def _release(self, video: str) -> None:
+        if self.claims is not None:
+            self.claims.release(video)
+
     def _fail(self, video: str, reason: str) -> None:
+        self._release(video)
         self._parts.pop(video, None)
         self._failed.add(video)
         self.report["errors"].append({"video": video, "reason": reason})
@@ -83,6 +96,7 @@ class FeatureCacheWriter(Callback):
         except DataError as error:
             self._fail(last["video"], str(error))
             return
+        self._release(last["video"])
         seconds = self.report["seconds"]
         seconds["write"] += time.perf_counter() - started
         seconds["decode"] += last["seconds"]["decode"]  # the video's total so far, at its last chunk
@@ -91,5 +105,5 @@ class FeatureCacheWriter(Callback):
         self.report["frames_decoded"] += last["frames_decoded"]
 
     def on_predict_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        path = self.cache.directory / RANK_REPORT.format(rank=trainer.global_rank)
+        path = self.cache.directory / RANK_REPORT.format(job=self.job, rank=trainer.global_rank)
         path.write_text(json.dumps(self.report) + "\n")

@@ -10,7 +10,7 @@ or two ahead of the encoders instead.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -21,6 +21,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from datamodules.balance import deal
+from datamodules.cache_claims import VideoClaims
 from datamodules.prefetch import prefetch
 from datamodules.video_io import SequentialFrameReader
 from datamodules.windows import union_indices, window_indices, window_starts
@@ -124,8 +125,11 @@ class VideoChunkStream(IterableDataset):
 
     def __init__(self, jobs: list[VideoJob], window: int, stride: int, counts: Mapping[str, int],
                  frame_size: Optional[int], windows_per_chunk: int = 8, chunks_per_item: int = 1,
-                 decode_ahead: int = 2):
+                 decode_ahead: int = 2, claims: Optional[VideoClaims] = None,
+                 written: Optional[Callable[[str, Path], bool]] = None):
         self.jobs = list(jobs)
+        # with claims, a video another extract job holds, or has written since, is skipped
+        self.claims, self.written = claims, written
         self.args = (window, stride, dict(counts), frame_size, windows_per_chunk)
         self.chunks_per_item = chunks_per_item
         self.decode_ahead = decode_ahead
@@ -161,9 +165,17 @@ class VideoChunkStream(IterableDataset):
 
     def _chunks(self, jobs: Iterable[VideoJob]) -> Iterator[dict]:
         for job in jobs:
+            if self.claims is not None:
+                if not self.claims.take(job.name):
+                    continue  # another extract job on this cache is encoding it
+                if self.written is not None and self.written(job.name, job.path):
+                    self.claims.release(job.name)  # another job wrote it since this one started
+                    continue
             source = VideoWindowSource(job, *self.args)
             try:
                 for chunk in source:
+                    if self.claims is not None:
+                        self.claims.refresh(job.name)
                     chunk.update(name=job.name, path=str(job.path), num_frames=source.num_frames,
                                  decode_seconds=source.decode_seconds, frames_decoded=source.frames_decoded)
                     yield chunk

@@ -77,6 +77,14 @@ def file_stem(video: str) -> str:
     return f"{tail}-{hashlib.sha1(video.encode()).hexdigest()[:10]}"
 
 
+def _writer_alive(tmp: Path) -> bool:
+    """Whether the process named in a temporary file's name (``.NAME.PID.tmp``) still runs here."""
+    from datamodules.cache_claims import process_alive
+
+    pid = tmp.name.rsplit(".", 2)[-2] if tmp.name.count(".") >= 2 else ""
+    return pid.isdigit() and process_alive(int(pid))
+
+
 def video_stamp(path: Path) -> dict[str, str]:
     stat = path.stat()
     return {"size": str(stat.st_size), "mtime": str(int(stat.st_mtime))}
@@ -95,7 +103,8 @@ class FeatureCache:
         """Create the folder and its key.json; refuse a folder whose key.json says otherwise."""
         self.videos_dir.mkdir(parents=True, exist_ok=True)
         for stale in self.videos_dir.glob(".*.tmp"):  # left by a run that was killed mid-write
-            stale.unlink(missing_ok=True)
+            if not _writer_alive(stale):  # not one another extract job on this cache is writing now
+                stale.unlink(missing_ok=True)
         key_file = self.directory / KEY_FILE
         if key_file.exists():
             self._check_key_file()

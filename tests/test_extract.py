@@ -1,6 +1,8 @@
 """The extract command and training from the feature cache, end to end on the tiny preset."""
 
 import json
+import os
+import re
 import shutil
 import signal
 import subprocess
@@ -244,3 +246,25 @@ def test_two_processes_share_the_videos(extracted, clips_root, tmp_path, workers
     assert len(shares) == 2 and all(shares) and not shares[0] & shares[1]
     assert len(shares[0] | shares[1]) == 8 and split["complete"] and split["windows"] == summary["windows"]
     _same_files(_files(summary), _files(split))
+
+
+def _table_value(output: str, row: str) -> int:
+    return int(re.search(rf"│ {row}\s+│\s+(\d+)", output).group(1))
+
+
+@pytest.mark.slow
+def test_two_jobs_on_one_cache_encode_each_video_once(extracted, clips_root, tmp_path):
+    """Two independent extract commands started together on one cache share its videos: each is
+    encoded by one of them, both end with the cache complete, equal to one job's."""
+    summary, _ = extracted
+    env = {**{k: v for k, v in os.environ.items() if "WANDB_SERVICE" not in k}, "COLUMNS": "200"}
+    jobs = [subprocess.Popen([sys.executable, "-m", "lightning_app", "extract", *_args(clips_root, tmp_path / "cache")],
+                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [job.communicate(timeout=300) for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0], [err[-2000:] for _, err in outputs]
+    extracted_by = [_table_value(out, "extracted") for out, _ in outputs]
+    assert sum(extracted_by) == 8  # no video encoded twice, none left out
+    for out, _ in outputs:
+        assert sum(_table_value(out, row) for row in ("skipped", "extracted", "by_other_jobs")) == 8
+    _same_files(_files(summary), _files({"cache": tmp_path / "cache" / Path(summary["cache"]).name}))
+    assert not list((tmp_path / "cache").glob("*/claims/*.claim"))  # all released

@@ -36,7 +36,7 @@ def _feed(writer, predictions) -> None:
 
 def test_interleaved_chunks_make_one_file_per_video_in_order(tmp_path):
     cache = _Cache(tmp_path)
-    writer = FeatureCacheWriter(cache)
+    writer = FeatureCacheWriter(cache, "job")
     _feed(writer, [_chunk("a", [0, 8], False), _chunk("b", [0], False), _chunk("a", [16], False, decode=0.9),
                    _chunk("b", [8], True, decode=0.7), _chunk("a", [24, 32], True, decode=1.5)])
     assert list(cache.written) == ["b", "a"]  # each as soon as its last chunk is in
@@ -52,7 +52,7 @@ def test_interleaved_chunks_make_one_file_per_video_in_order(tmp_path):
 
 def test_a_video_failing_part_way_is_dropped_and_the_others_written(tmp_path):
     cache = _Cache(tmp_path, refuse="c")
-    writer = FeatureCacheWriter(cache)
+    writer = FeatureCacheWriter(cache, "job")
     _feed(writer, [_chunk("a", [0], False), _chunk("b", [0], False), {"video": "a", "error": "cannot decode video a"},
                    _chunk("a", [8], True), _chunk("b", [8], True), _chunk("c", [0], True)])
     assert list(cache.written) == ["b"]
@@ -62,21 +62,21 @@ def test_a_video_failing_part_way_is_dropped_and_the_others_written(tmp_path):
 
 
 def test_the_rank_report_is_left_in_the_cache_folder(tmp_path):
-    writer = FeatureCacheWriter(_Cache(tmp_path))
+    writer = FeatureCacheWriter(_Cache(tmp_path), "job")
     _feed(writer, [_chunk("a", [0], True)])
 
     class _Trainer:
         global_rank = 3
 
     writer.on_predict_epoch_end(_Trainer(), None)
-    report = json.loads((tmp_path / RANK_REPORT.format(rank=3)).read_text())
+    report = json.loads((tmp_path / RANK_REPORT.format(job="job", rank=3)).read_text())
     assert report["done"] == ["a"] and report["windows"] == 1
 
 
 def test_time_waiting_for_frames_is_from_each_chunk_done_to_the_next_arriving(tmp_path, monkeypatch):
     clock = iter([10.0, 11.0, 11.5, 11.7, 12.0])  # epoch start, batch start, batch end, batch start, batch end
     monkeypatch.setattr("callbacks.feature_writer.time.perf_counter", lambda: next(clock))
-    writer = FeatureCacheWriter(_Cache(tmp_path))
+    writer = FeatureCacheWriter(_Cache(tmp_path), "job")
     writer.on_predict_epoch_start(None, None)
     writer.on_predict_batch_start(None, None, None, 0)
     writer.on_predict_batch_end(None, None, {"video": "a", "error": "cannot read video a"}, None, 0)

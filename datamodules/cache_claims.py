@@ -1,0 +1,110 @@
+"""Claims that let independent ``extract`` jobs share one feature cache, each video encoded once.
+
+Two jobs on one ``--data.cache_dir`` (two SLURM array tasks, two users) would otherwise both
+encode every video. Before decoding a video a job creates ``claims/<video>.claim`` in the cache
+folder, atomically (``O_EXCL``): whoever creates it owns the video; the others skip it. The owner
+touches the claim as it goes and removes it once the video's features are written.
+
+A claim is stale, and may be taken over, when its owner is a process of this machine that no
+longer runs, or when it has not been touched for ``stale_after_s`` (a job killed on another
+node). Taking a stale claim over happens under a lock file (``fcntl.flock``), which checks the
+claim again, so two jobs never both take the same stale claim.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+from datamodules.feature_cache import file_stem
+
+CLAIMS_DIR = "claims"
+TAKEOVER_LOCK = ".takeover.lock"
+# a claim untouched this long belongs to a job that died elsewhere (the owner touches it at
+# every chunk it decodes, seconds apart even with the real encoders)
+STALE_AFTER_S = 600.0
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+class VideoClaims:
+    def __init__(self, cache_directory: str | Path, stale_after_s: float = STALE_AFTER_S):
+        self.directory = Path(cache_directory) / CLAIMS_DIR
+        self.stale_after_s = stale_after_s
+        self.owner = {"host": socket.gethostname(), "pid": os.getpid()}
+
+    def path(self, video: str) -> Path:
+        return self.directory / f"{file_stem(video)}.claim"
+
+    def take(self, video: str) -> bool:
+        """Claim ``video`` for this process; False when another live job holds it."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.path(video)
+        if self._create(path, video):
+            return True
+        if not self.is_stale(path):
+            return False
+        # Taking over, one process at a time: under the lock the claim is looked at again, so
+        # a claim another process has just taken over is seen fresh and kept.
+        with open(self.directory / TAKEOVER_LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if not self.is_stale(path):
+                    return False
+                path.unlink(missing_ok=True)
+                return self._create(path, video)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _create(self, path: Path, video: str) -> bool:
+        try:
+            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(handle, "w") as file:
+            json.dump({**self.owner, "video": video, "since": time.time()}, file)
+        return True
+
+    def is_stale(self, path: Path) -> bool:
+        try:
+            age = time.time() - path.stat().st_mtime
+            owner = json.loads(path.read_text() or "{}")
+        except FileNotFoundError:
+            return True
+        except (OSError, ValueError):  # being written: fresh
+            return False
+        if owner.get("host") == self.owner["host"] and isinstance(owner.get("pid"), int):
+            return not process_alive(owner["pid"])
+        return age > self.stale_after_s
+
+    def held_elsewhere(self, video: str) -> bool:
+        """Whether a live job other than this process holds ``video``."""
+        path = self.path(video)
+        if not path.exists() or self.is_stale(path):
+            return False
+        try:
+            owner = json.loads(path.read_text() or "{}")
+        except (OSError, ValueError):
+            return True
+        return not (owner.get("host") == self.owner["host"] and owner.get("pid") == self.owner["pid"])
+
+    def refresh(self, video: str) -> None:
+        try:
+            os.utime(self.path(video))
+        except FileNotFoundError:
+            pass
+
+    def release(self, video: str) -> None:
+        self.path(video).unlink(missing_ok=True)
