@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 from lightning_app.errors import ConfigError
-from models.encoders import build_encoder
 
 # (video file paths of a batch's windows, (B, Tt) frame numbers of their text-stream frames)
 CaptionKeys = tuple[Sequence[str], torch.Tensor]
@@ -29,6 +28,10 @@ class FrozenFeatureExtractor(nn.Module):
 
     def __init__(self, video_encoder: Mapping[str, Any], clip_encoder: Mapping[str, Any], captioner: Mapping[str, Any]):
         super().__init__()
+        # imported here: the encoder libraries (transformers, open_clip) take about a second to
+        # import, which commands that build no encoder (help, a complete cache) need not pay
+        from models.encoders import build_encoder
+
         self.video = build_encoder("video", video_encoder, "model.video_encoder")
         self.clip = build_encoder("clip", clip_encoder, "model.clip_encoder")
         self.captioner = build_encoder("captioner", captioner, "model.captioner")
