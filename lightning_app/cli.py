@@ -17,6 +17,7 @@ from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
 
 from callbacks.evaluation_plots import EvaluationPlots
+from callbacks.failed_run import FailedRunCleanup
 from callbacks.progress_bar import ThrottledRichProgressBar
 from callbacks.rng_state import RngStateCheckpoint
 from callbacks.run_summary import RunSummary
@@ -143,7 +144,7 @@ class VideoFusionCLI(LightningCLI):
         config_all = self.config.get(str(self.subcommand), self.config)
         seed = config_all.get("seed_everything")
         callbacks = [*callbacks, RunSummary(config_hash=self._config_hash(), seed=seed if isinstance(seed, int) else None),
-                     EvaluationPlots(), RngStateCheckpoint()]
+                     EvaluationPlots(), RngStateCheckpoint(), FailedRunCleanup()]
         configured = config.get("callbacks") or []
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
             callbacks.append(ThrottledRichProgressBar())

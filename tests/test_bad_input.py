@@ -666,3 +666,20 @@ def test_a_bad_checkpoint_is_one_error_line_and_left_as_it_was(command, kind, ch
     assert ("trained for task 'valence_arousal'" in errors[0]) if kind == "other_task" else (str(path) in errors[0]), errors[0]
     assert_clean_reason(errors[0])
     assert (path.read_bytes() if path.exists() else None) == before  # never overwritten or deleted
+
+
+def test_a_run_that_fails_before_training_leaves_no_empty_run(tmp_path, monkeypatch, capsys):
+    """dvd.yaml logs to W&B (offline here): the failed run's version folder is removed and its W&B
+    run is finished as failed; the folder of a run that had produced something is kept."""
+    from tests.wandb_records import read_run
+
+    kept = tmp_path / "runs" / "lightning_logs" / "version_0"
+    (kept / "checkpoints").mkdir(parents=True)
+    (kept / "checkpoints" / "last.ckpt").write_bytes(b"an earlier run's checkpoint")
+    code, err = _run_main(monkeypatch, capsys, "fit", "--config", "dvd.yaml", "--config", "presets/tiny.yaml",
+                          "--data.root", str(tmp_path / "absent"), "--trainer.default_root_dir", str(tmp_path / "runs"))
+    assert code == 2 and err[-1].startswith("error: data root not found")
+    assert [p.name for p in (tmp_path / "runs" / "lightning_logs").iterdir()] == ["version_0"]  # version_1 removed
+    assert (kept / "checkpoints" / "last.ckpt").read_bytes() == b"an earlier run's checkpoint"
+    runs = list((tmp_path / "runs" / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 1 and read_run(runs[0])["exit_code"] == 1  # the W&B run ended as failed

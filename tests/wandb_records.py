@@ -41,8 +41,8 @@ def records(path: Path):
 
 
 def read_run(path: Path) -> dict:
-    """{"config": {...}, "summary": {...}, "history": [...], "group": str} of an offline run."""
-    run = {"config": {}, "summary": {}, "history": [], "group": None, "id": None}
+    """{"config": {...}, "summary": {...}, "history": [...], "group": str, "exit_code": int} of an offline run."""
+    run = {"config": {}, "summary": {}, "history": [], "group": None, "id": None, "exit_code": None}
     for record in records(path):
         kind = record.WhichOneof("record_type")
         if kind == "run":
@@ -53,6 +53,8 @@ def read_run(path: Path) -> dict:
         elif kind == "summary":
             run["summary"].update({item.key or "/".join(item.nested_key): json.loads(item.value_json)
                                    for item in record.summary.update})
+        elif kind == "exit":
+            run["exit_code"] = record.exit.exit_code
         elif kind == "history":
             run["history"].append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
                                    for item in record.history.item})
