@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
-from lightning_app.errors import UserError, user_message
+# Before torch is imported (OpenMP reads it once): idle intra-op threads sleep instead of
+# spinning. The project runs several PyTorch processes at once (DDP ranks, DataLoader workers,
+# other jobs on a shared node); spinning threads of one take the cores the others need
+# (benchmarks/cpu_sharing.py). Set OMP_WAIT_POLICY yourself to choose otherwise.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from lightning_app.errors import UserError, user_message  # noqa: E402
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from callbacks.run_summary import RunSummary
 from datamodules.window_datamodule import WindowDataModule
 from lightning_app.checkpoint_file import LIGHTNING_ALIASES, load_checkpoint_file
 from lightning_app.config_paths import resolve_config_args
-from lightning_app.errors import ConfigError
+from lightning_app.errors import ConfigError, UserError
 from lightning_app.parser_errors import OneLineErrorParser
 from lightning_app.preflight import check_run_folder
 from lightning_app.resume import checkpoint_epoch, read_wandb_id, resolve_resume, run_folder, write_wandb_id
@@ -58,7 +58,13 @@ HASHED_SECTIONS = ("seed_everything", "model", "data")
 
 def cached_feature_dims(datamodule) -> Optional[dict[str, int]]:
     dims = getattr(datamodule, "cached_feature_dims", None)
-    return dims() if callable(dims) else None
+    try:
+        return dims() if callable(dims) else None
+    except UserError:
+        # Not decidable yet (the demo writes its clips in prepare_data, later) or a data error
+        # that the datamodule reports itself when it sets up, in one line; raised here, inside
+        # an argument link, it would reach the user as a parser traceback.
+        return None
 
 
 class SaveAndUploadConfig(SaveConfigCallback):

@@ -111,6 +111,8 @@ def run_extract(args: Sequence[str]) -> dict[str, Any]:
     cache = datamodule.feature_cache()
     if cache is None:
         raise ConfigError("extract needs --data.cache_dir: the folder to write the feature cache to")
+    if trainer.global_rank == 0:
+        datamodule.prepare_data()  # e.g. the demo writes its clips on first use
     names = {}
     for record in datamodule.records():
         names.setdefault(datamodule.cache_name(record), record.path)

@@ -268,3 +268,18 @@ def test_two_jobs_on_one_cache_encode_each_video_once(extracted, clips_root, tmp
         assert sum(_table_value(out, row) for row in ("skipped", "extracted", "by_other_jobs")) == 8
     _same_files(_files(summary), _files({"cache": tmp_path / "cache" / Path(summary["cache"]).name}))
     assert not list((tmp_path / "cache").glob("*/claims/*.claim"))  # all released
+
+
+def test_extract_writes_the_demo_clips_on_first_use(tmp_path, monkeypatch, capsys):
+    """The demo's data appear in prepare_data: extract on a fresh demo folder writes them, then
+    extracts (it used to stop at 'data root not found', first as a parser traceback)."""
+    from lightning_app.__main__ import main
+
+    monkeypatch.setattr(sys, "argv", ["lightning_app", "extract", "--config", "demo.yaml", "--data.root", str(tmp_path / "demo"),
+                                      "--data.num_clips", "10", "--data.clip_size", "32", "--data.num_workers", "0",
+                                      "--data.cache_dir", str(tmp_path / "cache"), "--trainer.default_root_dir", str(tmp_path),
+                                      "--trainer.enable_progress_bar", "false"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 0, capsys.readouterr().err[-2000:]
+    assert len(list((tmp_path / "cache").glob("*/videos/*.safetensors"))) == 10
