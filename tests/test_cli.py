@@ -4,6 +4,7 @@ import csv
 import re
 import json
 import subprocess
+import os
 import sys
 from pathlib import Path
 
@@ -182,3 +183,14 @@ def test_an_error_raised_in_a_dataloader_worker_prints_its_own_message():
                         '  File "x.py", line 1, in f\nlightning_app.errors.DataError: cannot read video a.mp4: empty\n')
     assert user_message(wrapped) == "cannot read video a.mp4: empty"
     assert user_message(DataError("plain")) == "plain"
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_the_entry_point_lets_idle_threads_sleep_unless_told_otherwise(given, expected):
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given is not None:
+        env["OMP_WAIT_POLICY"] = given
+    probe = "import os, lightning_app.__main__, sys; print(os.environ['OMP_WAIT_POLICY']); print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parent.parent, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == [expected, "False"]  # set before torch (and its OpenMP) loads
