@@ -1,10 +1,10 @@
 """End-to-end runs of the command line, in-process, on the session's synthetic clips."""
 
 import csv
-import re
 import json
-import subprocess
 import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
