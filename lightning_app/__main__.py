@@ -14,7 +14,29 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from lightning_app.errors import UserError, user_message  # noqa: E402
 
 
+USAGE = """usage: python -m lightning_app COMMAND --config NAME.yaml [--config ...] [--key value ...]
+
+commands:
+  fit        train (LightningCLI); --ckpt_path last resumes the newest run
+  validate   one validation epoch of a checkpoint: --ckpt_path FILE
+  test       one test epoch of a checkpoint: --ckpt_path FILE
+  predict    window predictions of a checkpoint: --ckpt_path FILE
+  cv         fit every fold, then a per-fold, mean and std table; a rerun continues it
+  ablate     the full model and its ablations, one table (--cv: each as a cv)
+  extract    run the frozen encoders once and write the feature cache (--data.cache_dir)
+  infer      predictions for video files or streams: --ckpt_path FILE --video ... --out DIR
+
+`python -m lightning_app COMMAND --help` lists a command's options; `fit --print_config`
+prints the fully resolved config. Configs: configs/ (dvd.yaml, affwild2.yaml, demo.yaml,
+presets/). README.md has the details."""
+
+
 def main() -> None:
+    if sys.argv[1:] in ([], ["-h"], ["--help"]):
+        # without importing torch and Lightning (seconds): LightningCLI's own help would also
+        # leave out the commands that are not Trainer methods
+        print(USAGE, file=sys.stdout if sys.argv[1:] else sys.stderr)
+        sys.exit(0 if sys.argv[1:] else 2)
     try:
         if sys.argv[1:2] == ["cv"]:
             from lightning_app.cv import cv_main

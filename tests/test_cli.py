@@ -194,3 +194,21 @@ def test_the_entry_point_lets_idle_threads_sleep_unless_told_otherwise(given, ex
     result = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parent.parent, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == [expected, "False"]  # set before torch (and its OpenMP) loads
+
+
+def test_help_lists_every_command_quickly_and_each_has_its_own_help(monkeypatch, capsys):
+    from lightning_app.__main__ import main
+
+    probe = "import runpy, sys; sys.argv = ['lightning_app', '--help']\ntry:\n    runpy.run_module('lightning_app', run_name='__main__')\n" \
+            "except SystemExit as e:\n    print('exit', e.code, 'torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parent.parent,
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip().endswith("exit 0 False")  # torch is never imported for it
+    commands = re.findall(r"^  (\w+)\s{2,}", result.stdout, flags=re.M)
+    assert commands == ["fit", "validate", "test", "predict", "cv", "ablate", "extract", "infer"]
+    for command in commands:
+        monkeypatch.setattr(sys, "argv", ["lightning_app", command, "--help"])
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        assert exit_info.value.code in (0, None), command
+        assert "--" in capsys.readouterr().out, command
