@@ -33,11 +33,11 @@ import torch
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
+from datamodules.batch import STREAMS
 from lightning_app.errors import DataError
 from lightning_app.files import atomic_write_text
 
 FORMAT_VERSION = 2  # 2: each real encoder preprocesses as its own processor does
-STREAMS = ("video", "image", "text")
 COMPLETE_FILE = "complete.json"
 ERRORS_FILE = "errors.json"
 KEY_FILE = "key.json"

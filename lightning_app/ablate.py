@@ -20,7 +20,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from lightning_app.config_paths import CONFIGS_DIR
 from lightning_app.errors import ConfigError, UserError

@@ -17,11 +17,10 @@ from datamodules.extraction_data import VideoJob, VideoWindowSource
 from datamodules.prefetch import prefetch
 from datamodules.stream_reader import StreamingWindowReader
 from datamodules.video_io import declared_frame_count, frame_times, truncation_warning
-from datamodules.window_dataset import stream_frames
+from datamodules.batch import STREAMS, stream_frames
 from lightning_app.timeline import frames_from_windows, violent_segments
 from models.lit_module import VideoFusionModule
 
-STREAMS = ("video", "image", "text")
 
 
 @dataclass

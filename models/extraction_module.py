@@ -8,11 +8,10 @@ from typing import Any, Union
 import lightning.pytorch as pl
 import torch
 
-from datamodules.window_dataset import stream_frames
+from datamodules.batch import STREAMS, stream_frames
 from lightning_app.errors import DataError
 from models.feature_extractor import FrozenFeatureExtractor
 
-STREAMS = ("video", "image", "text")
 
 
 class FeatureExtractionModule(pl.LightningModule):

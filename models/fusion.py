@@ -13,7 +13,6 @@ h = [z_iv ; z_it]. Two forms:
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import torch
@@ -47,12 +46,6 @@ class CrossAttention(nn.Module):
         attended = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
         batch, _, steps, head_dim = attended.shape
         return self.out_proj(attended.transpose(1, 2).reshape(batch, steps, self.num_heads * head_dim))
-
-
-def reference_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """softmax(q k^T / sqrt(d)) v, written out; the independent check for ``CrossAttention``."""
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    return scores.softmax(dim=-1) @ v
 
 
 class CrossAttentionFusion(nn.Module):

@@ -18,12 +18,12 @@ from typing import Literal
 import torch
 from torch import nn
 
+from datamodules.batch import STREAMS
 from lightning_app.errors import ConfigError
 from models.fusion import CrossAttentionFusion, FusionMode
 from models.heads import MLPHead
 from models.stream_encoder import InputNorm, StreamGRU
 
-STREAMS = ("video", "image", "text")
 Fusion = Literal["cross_attention", "concat", "mean_pool"]
 
 

@@ -7,7 +7,7 @@ from typing import Any, Optional
 import lightning.pytorch as pl
 import torch
 
-from datamodules.window_dataset import stream_frames
+from datamodules.batch import STREAMS, stream_frames
 from lightning_app.errors import ConfigError
 from models.feature_extractor import FrozenFeatureExtractor
 from models.epoch_predictions import EpochPredictions
@@ -15,7 +15,7 @@ from models.fusion import FusionMode
 from models.augmentation import FeatureAugmentation, mixup
 from models.batch_transfer import move_batch
 from models.autoencoder import StreamReconstructor
-from models.fusion_model import STREAMS, CrossAttentiveGRU, Fusion
+from models.fusion_model import CrossAttentiveGRU, Fusion
 from models.stream_encoder import InputNorm
 from models.tasks import RegressionLoss, TaskName, make_task
 

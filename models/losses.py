@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 
 def binary_focal_loss(
@@ -34,11 +33,3 @@ def binary_focal_loss(
         return loss
     raise ValueError(f"unknown reduction {reduction!r}; choose mean, sum or none")
 
-
-class BinaryFocalLoss(nn.Module):
-    def __init__(self, alpha: float | None = 0.25, gamma: float = 2.0):
-        super().__init__()
-        self.alpha, self.gamma = alpha, gamma
-
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return binary_focal_loss(logits, targets, self.alpha, self.gamma)

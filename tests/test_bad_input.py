@@ -63,7 +63,7 @@ from datamodules.stream_reader import StreamingWindowReader
 from datamodules.synthetic_videos import render_clip
 from datamodules.video_io import (PyAVFrames, SequentialFrameReader, declared_frame_count, frame_times, probe_video,
                                   read_frames)
-from datamodules.window_dataset import stream_frames
+from datamodules.batch import stream_frames
 from datamodules.windows import window_starts
 from lightning_app.__main__ import main
 from lightning_app.cli import cli_main

@@ -3,7 +3,8 @@ import torch
 
 from lightning_app.errors import ConfigError
 from models.encoders import available, build_encoder
-from models.encoders.preprocess import CLIP_MEAN, CLIP_STD, frames_to_tensor
+from models.encoders.preprocess import CLIP_MEAN, CLIP_STD
+from tests.float_preprocess import frames_to_tensor
 
 
 def _frames(*shape, seed=0):

@@ -17,7 +17,7 @@ from safetensors.numpy import load_file
 from datamodules.dvd import DVDDataModule
 from datamodules.feature_cache import read_index
 from datamodules.windows import window_starts
-from datamodules.window_dataset import stream_frames
+from datamodules.batch import stream_frames
 from lightning_app.cli import cli_main
 from lightning_app.errors import DataError
 from lightning_app.extract import extract_main, run_extract

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 import datamodules.extraction_data as extraction_data
 from datamodules.extraction_data import VideoChunkLoader, VideoChunkStream, VideoJob, VideoWindowSource, as_is
 from datamodules.video_io import read_frames
-from datamodules.window_dataset import stream_frames
+from datamodules.batch import stream_frames
 from datamodules.windows import window_indices, window_starts
 
 COUNTS = {"video": 4, "image": 4, "text": 2}

@@ -1,8 +1,16 @@
+import math
+
 import pytest
 import torch
 
-from models.fusion import CrossAttention, CrossAttentionFusion, reference_attention
+from models.fusion import CrossAttention, CrossAttentionFusion
 from models.fusion_model import CrossAttentiveGRU
+
+
+def reference_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) v, written out; the independent check for ``CrossAttention``."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    return scores.softmax(dim=-1) @ v
 
 
 def test_cross_attention_matches_manual_softmax_attention():

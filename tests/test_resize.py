@@ -13,7 +13,7 @@ def test_resize_short_side_keeps_uint8_and_crops_centre():
 
 
 def test_matches_the_float_computation_within_one_grey_level():
-    from models.encoders.preprocess import resize_and_crop
+    from tests.float_preprocess import resize_and_crop
 
     frames = torch.randint(0, 256, (3, 48, 80, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     for size in (32, 64):  # down and up

@@ -8,7 +8,7 @@ from datamodules.demo import SyntheticVideoDataModule
 from datamodules.dvd import DVDDataModule, write_manifest
 from datamodules.eval_order import ContiguousRunSampler
 from datamodules.window_datamodule import EVAL_OPEN_READERS
-from datamodules.window_dataset import stream_frames
+from datamodules.batch import stream_frames
 from lightning_app.errors import ConfigError, DataError
 
 

@@ -40,10 +40,6 @@ class BlipFamily(CaptionFamily):
         return processor(images=images, text=[prompt] * len(images), return_tensors="pt", **image_options)
 
 
-# Kept under its old name: a BLIP captioner is the generic captioner with the BLIP adapter.
-BlipCaptioner = Captioner
-
-
 @register("captioner", "blip-tiny")
 def blip_tiny(
     seed: int = 0,
