@@ -272,12 +272,13 @@ def extraction_pipeline(paths: list[Path], workers: int) -> tuple[float, float, 
     import resource
 
     from datamodules.extraction_data import VideoChunkLoader, VideoChunkStream, VideoJob
+    from datamodules.windows import WindowSpec
 
     def children_cpu() -> float:
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         return usage.ru_utime + usage.ru_stime
 
-    stream = VideoChunkStream([VideoJob(p.name, p) for p in paths], WINDOW, STRIDE, COUNTS, FRAME_SIZE)
+    stream = VideoChunkStream([VideoJob(p.name, p) for p in paths], WindowSpec(WINDOW, STRIDE, COUNTS, FRAME_SIZE))
     loader = VideoChunkLoader(stream, num_workers=workers)
     windows, decoded = 0, {}
     cpu_started, started = process_cpu_seconds([os.getpid()]) + children_cpu(), time.perf_counter()

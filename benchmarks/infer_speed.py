@@ -39,13 +39,14 @@ def child(video: str, mode: str) -> None:
     """In a fresh process: predict every window of one video and report speed and peak RSS."""
     import torch
 
-    from lightning_app.inference import VideoPredictor, WindowSettings
+    from datamodules.windows import WindowSpec
+    from lightning_app.inference import VideoPredictor
     from models.lit_module import VideoFusionModule
 
     torch.manual_seed(0)
     model = VideoFusionModule(video_encoder={"name": "videoprism-tiny", "seed": 0}, clip_encoder={"name": "clip-tiny", "seed": 0},
                               captioner={"name": "blip-tiny", "seed": 0}, hidden_dim=64, input_norm="center")
-    predictor = VideoPredictor(model, WindowSettings(frame_size=32), "cpu")
+    predictor = VideoPredictor(model, WindowSpec(frame_size=32), "cpu")
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
     result = predictor.stream(video, "v") if mode == "stream" else predictor.predict_file(Path(video), "v")

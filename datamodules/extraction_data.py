@@ -10,7 +10,7 @@ or two ahead of the encoders instead.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -24,7 +24,7 @@ from datamodules.balance import deal
 from datamodules.cache_claims import VideoClaims
 from datamodules.prefetch import prefetch
 from datamodules.video_io import SequentialFrameReader
-from datamodules.windows import union_indices, window_indices, window_starts
+from datamodules.windows import WindowSpec, union_indices
 from lightning_app.errors import DataError
 
 
@@ -50,11 +50,9 @@ class VideoWindowSource:
     ``decode_seconds`` and ``num_frames`` are filled in while iterating.
     """
 
-    def __init__(self, job: VideoJob, window: int, stride: int, counts: Mapping[str, int],
-                 frame_size: Optional[int], windows_per_chunk: int = 8):
+    def __init__(self, job: VideoJob, spec: WindowSpec, windows_per_chunk: int = 8):
         self.job = job
-        self.window, self.stride, self.counts = window, stride, dict(counts)
-        self.frame_size = frame_size
+        self.spec = spec
         self.windows_per_chunk = windows_per_chunk
         self.decode_seconds = 0.0
         self.num_frames = 0
@@ -62,10 +60,10 @@ class VideoWindowSource:
 
     def __iter__(self) -> Iterator[dict]:
         started = time.perf_counter()
-        reader = SequentialFrameReader(self.job.path, self.frame_size)
+        reader = SequentialFrameReader(self.job.path, self.spec.frame_size)
         self.num_frames = len(reader)
-        starts = window_starts(self.num_frames, self.window, self.stride)
-        per_window = [window_indices(s, self.window, self.counts, self.num_frames) for s in starts]
+        starts = self.spec.starts(self.num_frames)
+        per_window = [self.spec.indices(s, self.num_frames) for s in starts]
         self.decode_seconds += time.perf_counter() - started
         for first in range(0, len(starts), self.windows_per_chunk):
             started = time.perf_counter()
@@ -74,11 +72,11 @@ class VideoWindowSource:
             position = {frame: row for row, frame in enumerate(needed)}
             batch = {"frames": torch.from_numpy(reader.get(needed)),
                      "stream_rows": {name: torch.tensor([[position[i] for i in w[name]] for w in chunk], dtype=torch.long)
-                              for name in self.counts}}
+                              for name in self.spec.per_stream}}
             chunk_starts = starts[first : first + self.windows_per_chunk]
             batch["starts"] = np.asarray(chunk_starts, np.int64)
             batch["text_frames"] = torch.tensor([w["text"] for w in chunk], dtype=torch.long)  # for a captions file
-            batch["ends"] = np.minimum(batch["starts"] + self.window, self.num_frames)
+            batch["ends"] = np.minimum(batch["starts"] + self.spec.window, self.num_frames)
             batch["last"] = first + self.windows_per_chunk >= len(starts)
             if first + self.windows_per_chunk < len(starts):
                 reader.release_before(min(min(idx) for idx in per_window[first + self.windows_per_chunk].values()))
@@ -123,14 +121,13 @@ class VideoChunkStream(IterableDataset):
     ``decode_ahead`` chunks ahead of the consumer.
     """
 
-    def __init__(self, jobs: list[VideoJob], window: int, stride: int, counts: Mapping[str, int],
-                 frame_size: Optional[int], windows_per_chunk: int = 8, chunks_per_item: int = 1,
+    def __init__(self, jobs: list[VideoJob], spec: WindowSpec, windows_per_chunk: int = 8, chunks_per_item: int = 1,
                  decode_ahead: int = 2, claims: Optional[VideoClaims] = None,
                  written: Optional[Callable[[str, Path], bool]] = None):
         self.jobs = list(jobs)
         # with claims, a video another extract job holds, or has written since, is skipped
         self.claims, self.written = claims, written
-        self.args = (window, stride, dict(counts), frame_size, windows_per_chunk)
+        self.args = (spec, windows_per_chunk)
         self.chunks_per_item = chunks_per_item
         self.decode_ahead = decode_ahead
         # both set by the loader in the rank's process, before its workers start

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -22,7 +22,7 @@ import torch
 from datamodules.growing_file import GrowingFile
 from datamodules.resize import resize_short_side
 from datamodules.video_io import truncation_warning, upright
-from datamodules.windows import window_indices
+from datamodules.windows import WindowSpec, window_indices
 from lightning_app.errors import DataError
 
 
@@ -38,13 +38,14 @@ class StreamWindow:
 
 
 class StreamingWindowReader:
-    def __init__(self, source: str, window: int, stride: int, counts: Mapping[str, int], frame_size: Optional[int],
-                 input_format: Optional[str] = None, follow_seconds: Optional[float] = None):
-        self.source, self.window, self.stride = source, window, stride
+    def __init__(self, source: str, spec: WindowSpec, input_format: Optional[str] = None,
+                 follow_seconds: Optional[float] = None):
+        self.source, self.spec = source, spec
+        self.window, self.stride = spec.window, spec.stride
         self.input_format = input_format  # FFmpeg input format for devices, e.g. "v4l2" for /dev/video0
         # a file still being written: read on as it grows, end after this many seconds without growth
         self.follow_seconds = follow_seconds
-        self.counts, self.frame_size = dict(counts), frame_size
+        self.counts, self.frame_size = spec.per_stream, spec.frame_size
         self.num_frames = 0
         self.stopped_early: Optional[str] = None  # why decoding ended before the stream did, if it did
 

@@ -26,7 +26,7 @@ from datamodules.samplers import EpochSeededRandomSampler, run_seed
 from datamodules.video_order import VideoOrderSampler
 from datamodules.video_io import probe_video
 from datamodules.window_dataset import CachedWindowDataset, WindowDataset, WindowItem
-from datamodules.windows import window_indices, window_starts
+from datamodules.windows import WindowSpec, window_indices, window_starts
 from lightning_app.errors import ConfigError, DataError
 from lightning_app.files import atomic_write_text
 
@@ -117,6 +117,7 @@ class WindowDataModule(pl.LightningDataModule):
         self.window, self.stride = window, stride
         self.counts = {"video": video_frames, "image": image_frames, "text": text_frames}
         self.frame_size = frame_size
+        self.spec = WindowSpec(window, stride, self.counts, frame_size)  # what every window source is given
         self.batch_size, self.num_workers = batch_size, num_workers
         self.on_bad_video = on_bad_video
         self.cache_dir, self.use_cache, self.encoders = cache_dir, use_cache, encoders

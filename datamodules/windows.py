@@ -17,6 +17,8 @@ Rules
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Optional
 
 from lightning_app.errors import ConfigError
 
@@ -61,6 +63,44 @@ def window_indices(
 ) -> dict[str, list[int]]:
     """Per-stream frame indices for one window, e.g. ``counts={"video": 16, "image": 16, "text": 4}``."""
     return {name: uniform_indices(start, window, n, num_frames) for name, n in counts.items()}
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """How videos are cut into windows: window length and stride in frames, frames sampled per
+    stream, and the short side decoded frames are resized to (None: as decoded).
+
+    Built once from the datamodule's settings (or a checkpoint's), and passed whole to every
+    source that cuts videos into windows (training, extraction, inference, streaming).
+    ``counts`` may be given as a mapping; it is kept as ``(stream, count)`` pairs so the spec
+    stays immutable and picklable.
+    """
+
+    window: int = 64
+    stride: int = 32
+    counts: Any = (("video", 16), ("image", 16), ("text", 4))
+    frame_size: Optional[int] = 224
+
+    def __post_init__(self) -> None:
+        pairs = self.counts.items() if isinstance(self.counts, Mapping) else self.counts
+        object.__setattr__(self, "counts", tuple((str(name), int(count)) for name, count in pairs))
+
+    @property
+    def per_stream(self) -> dict[str, int]:
+        """Frames sampled per window, by stream."""
+        return dict(self.counts)
+
+    def starts(self, num_frames: int) -> list[int]:
+        return window_starts(num_frames, self.window, self.stride)
+
+    def indices(self, start: int, num_frames: int) -> dict[str, list[int]]:
+        return window_indices(start, self.window, self.per_stream, num_frames)
+
+    @classmethod
+    def from_settings(cls, data: Mapping[str, Any]) -> "WindowSpec":
+        """From the datamodule's settings (its init arguments, as a checkpoint saves them)."""
+        return cls(window=data["window"], stride=data["stride"], frame_size=data["frame_size"],
+                   counts={"video": data["video_frames"], "image": data["image_frames"], "text": data["text_frames"]})
 
 
 def union_indices(per_stream: Mapping[str, list[int]]) -> list[int]:

@@ -75,8 +75,7 @@ def _extract(cli, jobs: list[VideoJob], writer: FeatureCacheWriter) -> None:
     # CHUNK_WINDOWS windows each, of one video or of the next ones when a video ends
     per_chunk = min(CHUNK_WINDOWS, datamodule.batch_size)
     per_item = max(1, datamodule.batch_size // per_chunk)
-    chunks = VideoChunkStream(jobs, datamodule.window, datamodule.stride, datamodule.counts, datamodule.frame_size,
-                              windows_per_chunk=per_chunk, chunks_per_item=per_item, decode_ahead=max(2, per_item),
+    chunks = VideoChunkStream(jobs, datamodule.spec, windows_per_chunk=per_chunk, chunks_per_item=per_item, decode_ahead=max(2, per_item),
                               claims=writer.claims, written=writer.cache.is_valid)
     # workers (--data.num_workers) decode videos in parallel while the encoders run here
     loader = VideoChunkLoader(chunks, num_workers=datamodule.num_workers)

@@ -42,7 +42,8 @@ import torch
 from datamodules.video_io import VIDEO_EXTENSIONS
 from lightning_app.checkpoint_file import load_checkpoint_file
 from lightning_app.errors import ConfigError, UserError
-from lightning_app.inference import VideoPredictor, WindowSettings, write_outputs
+from datamodules.windows import WindowSpec
+from lightning_app.inference import VideoPredictor, write_outputs
 from models.lit_module import VideoFusionModule
 
 
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def window_settings(checkpoint: dict[str, Any], configs: Sequence[str]) -> WindowSettings:
+def window_spec(checkpoint: dict[str, Any], configs: Sequence[str]) -> WindowSpec:
     data = checkpoint.get("datamodule_hyper_parameters") or {}
     if not data and configs:
         from lightning_app.cli import parse_config
@@ -75,16 +76,15 @@ def window_settings(checkpoint: dict[str, Any], configs: Sequence[str]) -> Windo
     if not data:
         raise ConfigError("the checkpoint holds no window settings (written before they were saved); pass the "
                           "config it was trained with: --config dvd.yaml")
-    return WindowSettings(window=data["window"], stride=data["stride"], frame_size=data["frame_size"],
-                          counts={"video": data["video_frames"], "image": data["image_frames"], "text": data["text_frames"]})
+    return WindowSpec.from_settings(data)
 
 
 def load_predictor(ckpt_path: str, configs: Sequence[str], device: str, windows_per_batch: int) -> VideoPredictor:
     path = Path(ckpt_path)
     checkpoint = load_checkpoint_file(path)
-    settings = window_settings(checkpoint, configs)
+    spec = window_spec(checkpoint, configs)
     model = VideoFusionModule.load_from_checkpoint(path, map_location="cpu", weights_only=True)
-    return VideoPredictor(model, settings, device, windows_per_batch)
+    return VideoPredictor(model, spec, device, windows_per_batch)
 
 
 def expand_sources(items: Sequence[str], stream: bool) -> tuple[list[str], list[dict[str, str]]]:

@@ -16,19 +16,12 @@ import torch
 from datamodules.extraction_data import VideoJob, VideoWindowSource
 from datamodules.prefetch import prefetch
 from datamodules.stream_reader import StreamingWindowReader
+from datamodules.windows import WindowSpec
 from datamodules.video_io import declared_frame_count, frame_times, truncation_warning
 from datamodules.batch import STREAMS, stream_frames
 from lightning_app.timeline import frames_from_windows, violent_segments
 from models.lit_module import VideoFusionModule
 
-
-
-@dataclass
-class WindowSettings:
-    window: int = 64
-    stride: int = 32
-    counts: dict[str, int] = field(default_factory=lambda: {"video": 16, "image": 16, "text": 4})
-    frame_size: Optional[int] = 224
 
 
 @dataclass
@@ -54,9 +47,9 @@ class VideoResult:
 class VideoPredictor:
     """A trained ``VideoFusionModule`` in eval mode on one device, predicting window batches."""
 
-    def __init__(self, model: VideoFusionModule, settings: WindowSettings, device: str = "cpu", windows_per_batch: int = 8):
+    def __init__(self, model: VideoFusionModule, spec: WindowSpec, device: str = "cpu", windows_per_batch: int = 8):
         self.model = model.eval().to(device)
-        self.settings, self.device, self.windows_per_batch = settings, torch.device(device), windows_per_batch
+        self.spec, self.device, self.windows_per_batch = spec, torch.device(device), windows_per_batch
 
     @property
     def prediction_names(self) -> tuple[str, ...]:
@@ -75,8 +68,7 @@ class VideoPredictor:
     def predict_file(self, path: Path, name: str) -> VideoResult:
         """Batch mode: decord decodes the file front to back once, a chunk of windows at a time,
         in a background thread a chunk or two ahead of the model."""
-        s = self.settings
-        source = VideoWindowSource(VideoJob(name, path), s.window, s.stride, s.counts, s.frame_size, self.windows_per_batch)
+        source = VideoWindowSource(VideoJob(name, path), self.spec, self.windows_per_batch)
         starts, ends, preds = [], [], []
         for chunk in prefetch(source):
             preds.append(self.predict_frames({**stream_frames(chunk), "text_frames": chunk["text_frames"]}, path))
@@ -93,8 +85,7 @@ class VideoPredictor:
 
         ``on_window(start, end, start_time, end_time, prediction, latency)`` is called per window.
         """
-        s = self.settings
-        reader = StreamingWindowReader(source, s.window, s.stride, s.counts, s.frame_size, input_format, follow_seconds)
+        reader = StreamingWindowReader(source, self.spec, input_format, follow_seconds)
         starts, ends, preds, latencies, times = [], [], [], [], {}
         for window in reader:
             frames = {k: v[None] for k, v in window.frames.items()}

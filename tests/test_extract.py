@@ -14,10 +14,10 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
+from datamodules.batch import stream_frames
 from datamodules.dvd import DVDDataModule
 from datamodules.feature_cache import read_index
 from datamodules.windows import window_starts
-from datamodules.batch import stream_frames
 from lightning_app.cli import cli_main
 from lightning_app.errors import DataError
 from lightning_app.extract import extract_main, run_extract

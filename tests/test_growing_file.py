@@ -9,6 +9,7 @@ import numpy as np
 from datamodules.growing_file import GrowingFile
 from datamodules.stream_reader import StreamingWindowReader
 from datamodules.synthetic_videos import render_clip
+from datamodules.windows import WindowSpec
 
 COUNTS = {"video": 8, "image": 8, "text": 2}
 
@@ -40,7 +41,7 @@ def test_reads_on_as_the_file_grows_and_ends_after_idle(tmp_path):
 def test_stream_reader_follows_a_recording(tmp_path):
     frames = render_clip(True, 96, 32, np.random.default_rng(0))
     data = _mkv_bytes(tmp_path / "whole.mkv", frames)
-    finished = list(StreamingWindowReader(str(tmp_path / "whole.mkv"), 32, 16, COUNTS, None))
+    finished = list(StreamingWindowReader(str(tmp_path / "whole.mkv"), WindowSpec(32, 16, COUNTS, None)))
 
     target = tmp_path / "recording.mkv"
     target.write_bytes(data[:4096])  # the recorder has written its header and a few frames
@@ -55,7 +56,7 @@ def test_stream_reader_follows_a_recording(tmp_path):
 
     writer = threading.Thread(target=record)
     writer.start()
-    followed = list(StreamingWindowReader(str(target), 32, 16, COUNTS, None, follow_seconds=1.0))
+    followed = list(StreamingWindowReader(str(target), WindowSpec(32, 16, COUNTS, None), follow_seconds=1.0))
     writer.join()
     assert [w.start for w in followed] == [w.start for w in finished]
     for a, b in zip(followed, finished):

@@ -4,11 +4,11 @@ import shutil
 import pytest
 import torch
 
+from datamodules.batch import stream_frames
 from datamodules.demo import SyntheticVideoDataModule
 from datamodules.dvd import DVDDataModule, write_manifest
 from datamodules.eval_order import ContiguousRunSampler
 from datamodules.window_datamodule import EVAL_OPEN_READERS
-from datamodules.batch import stream_frames
 from lightning_app.errors import ConfigError, DataError
 
 

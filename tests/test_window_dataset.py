@@ -2,9 +2,9 @@ import numpy as np
 import torch
 
 from datamodules import window_dataset
-from datamodules.video_io import read_frames
-from datamodules.labels import constant_targets
 from datamodules.batch import stream_frames
+from datamodules.labels import constant_targets
+from datamodules.video_io import read_frames
 from datamodules.window_dataset import WindowDataset, WindowItem
 from datamodules.windows import window_indices
 

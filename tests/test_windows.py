@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datamodules.windows import stream_slots, uniform_indices, union_indices, window_indices, window_starts
+from datamodules.windows import WindowSpec, stream_slots, uniform_indices, union_indices, window_indices, window_starts
 
 
 @pytest.mark.parametrize(
@@ -147,3 +147,18 @@ def test_bad_window_settings_are_config_errors():
     for call in calls:
         with pytest.raises(ConfigError, match="--data."):  # one `error: ...` line on the command line
             call()
+
+
+def test_window_spec_is_one_immutable_picklable_value_that_cuts_as_the_functions_do():
+    import dataclasses
+    import pickle
+
+    settings = {"window": 16, "stride": 8, "video_frames": 4, "image_frames": 4, "text_frames": 2, "frame_size": 32}
+    spec = WindowSpec.from_settings(settings)
+    assert spec == WindowSpec(16, 8, {"video": 4, "image": 4, "text": 2}, 32)
+    assert spec.per_stream == {"video": 4, "image": 4, "text": 2}
+    assert pickle.loads(pickle.dumps(spec)) == spec and hash(spec) == hash(pickle.loads(pickle.dumps(spec)))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.window = 32
+    assert spec.starts(37) == window_starts(37, 16, 8)
+    assert spec.indices(8, 37) == window_indices(8, 16, spec.per_stream, 37)
