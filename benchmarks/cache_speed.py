@@ -54,11 +54,11 @@ def model_step_ms(steps: int = 50) -> float:
     """A bare PyTorch optimisation step of the fusion model on a demo-sized batch."""
     import torch
 
-    from models.fusion_model import CrossAttentiveGRU
+    from models.fusion_model import StreamFusionModel
     from models.tasks import ViolenceTask
 
     torch.manual_seed(0)
-    model = CrossAttentiveGRU({"video": 32, "image": 32, "text": 32}, hidden_dim=64, input_norm="center")
+    model = StreamFusionModel({"video": 32, "image": 32, "text": 32}, hidden_dim=64, input_norm="center")
     optimiser = torch.optim.AdamW(model.parameters(), 3e-4, fused=True)  # as VideoFusionModule
     features = {"video": torch.randn(8, 16, 32), "image": torch.randn(8, 16, 32), "text": torch.randn(8, 4, 32)}
     targets, task = torch.randint(0, 2, (8, 1)).float(), ViolenceTask(0.5, 2.0)

@@ -1,4 +1,15 @@
-"""Cross-attention fusion of the GRU outputs: the image stream queries video and text.
+"""Fusion blocks: each turns the streams' GRU encodings into one vector of ``out_dim``.
+
+Each block's ``forward`` takes ``{stream: (outputs (B, T, d_h), final state (B, d_h))}``.
+``build_fusion`` picks one by the config's ``model.fusion``:
+
+* ``cross_attention`` (``CrossAttentionFusion``, the paper's): the image stream queries
+  video and text; needs all three streams.
+* ``concat`` (``ConcatFusion``): the streams' final states, concatenated (naive fusion).
+* ``mean_pool`` (``MeanPoolFusion``): the streams' outputs averaged over time, concatenated
+  (no attention).
+
+Cross-attention fusion of the GRU outputs: the image stream queries video and text.
 
 z_iv = Attention(Q = image, K = V = video), z_it = Attention(Q = image, K = V = text),
 h = [z_iv ; z_it]. Two forms:
@@ -13,6 +24,7 @@ h = [z_iv ; z_it]. Two forms:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -20,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 FusionMode = Literal["sequence", "final_state"]
+FusionKind = Literal["cross_attention", "concat", "mean_pool"]
 
 
 class CrossAttention(nn.Module):
@@ -79,3 +92,39 @@ class CrossAttentionFusion(nn.Module):
             parts.append(self.video_image(seq["video"], seq["image"]).mean(dim=1))
             parts.append(self.text_image(seq["text"], seq["image"]).mean(dim=1))
         return torch.cat(parts, dim=-1)
+
+
+class ConcatFusion(nn.Module):
+    """The streams' final GRU states, concatenated: ``out_dim`` = d_h per stream."""
+
+    def __init__(self, hidden_dim: int, streams: Sequence[str]):
+        super().__init__()
+        self.stream_names = tuple(streams)
+        self.out_dim = hidden_dim * len(self.stream_names)
+
+    def forward(self, streams: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        return torch.cat([streams[name][1] for name in self.stream_names], dim=-1)
+
+
+class MeanPoolFusion(nn.Module):
+    """The streams' GRU outputs averaged over time, concatenated: ``out_dim`` = d_h per stream."""
+
+    def __init__(self, hidden_dim: int, streams: Sequence[str]):
+        super().__init__()
+        self.stream_names = tuple(streams)
+        self.out_dim = hidden_dim * len(self.stream_names)
+
+    def forward(self, streams: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        return torch.cat([streams[name][0].mean(dim=1) for name in self.stream_names], dim=-1)
+
+
+def build_fusion(kind: FusionKind, hidden_dim: int, streams: Sequence[str], num_heads: int = 1,
+                 mode: FusionMode = "sequence", bidirectional: bool = False) -> nn.Module:
+    """The fusion block named by ``model.fusion``, for these streams."""
+    if kind == "cross_attention":
+        return CrossAttentionFusion(hidden_dim, num_heads, mode, bidirectional)
+    if kind == "concat":
+        return ConcatFusion(hidden_dim, streams)
+    if kind == "mean_pool":
+        return MeanPoolFusion(hidden_dim, streams)
+    raise ValueError(f"unknown fusion {kind!r}; choose cross_attention, concat or mean_pool")

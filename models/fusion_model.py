@@ -1,33 +1,24 @@
 """The trainable model: one GRU per stream, a fusion block, an MLP head.
 
-Fusion variants (``fusion``), for the paper's method and its ablations:
-
-* ``cross_attention``: the paper's image -> video and image -> text attention
-  (``models/fusion.py``); needs all three streams.
-* ``concat``: the streams' final GRU states, concatenated (naive fusion).
-* ``mean_pool``: the streams' GRU outputs averaged over time, concatenated (no attention).
-
-``streams`` picks which streams the model reads (``[video]`` is "video only": one GRU + head).
+The fusion block (``fusion``: ``cross_attention``, the paper's, or ``concat`` / ``mean_pool``
+for its ablations) is one of the small modules in ``models/fusion.py``. ``streams`` picks which
+streams the model reads (``[video]`` is "video only": one GRU + head).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
 
 import torch
 from torch import nn
 
 from datamodules.batch import STREAMS
 from lightning_app.errors import ConfigError
-from models.fusion import CrossAttentionFusion, FusionMode
+from models.fusion import FusionKind, FusionMode, build_fusion
 from models.heads import MLPHead
 from models.stream_encoder import InputNorm, StreamGRU
 
-Fusion = Literal["cross_attention", "concat", "mean_pool"]
-
-
-class CrossAttentiveGRU(nn.Module):
+class StreamFusionModel(nn.Module):
     """Feature sequences {video, image, text} -> (B, num_outputs) predictions (logits)."""
 
     def __init__(
@@ -40,7 +31,7 @@ class CrossAttentiveGRU(nn.Module):
         input_norm: InputNorm = "layer",
         dropout: float = 0.1,
         num_outputs: int = 1,
-        fusion: Fusion = "cross_attention",
+        fusion: FusionKind = "cross_attention",
         streams: Sequence[str] = STREAMS,
     ):
         super().__init__()
@@ -51,26 +42,16 @@ class CrossAttentiveGRU(nn.Module):
         if fusion == "cross_attention" and set(self.stream_names) != set(STREAMS):
             raise ConfigError(f"model.fusion cross_attention needs all three streams, got {list(streams)}; "
                               "use concat or mean_pool for a subset")
-        self.fusion_kind = fusion
-        self.streams = nn.ModuleDict({name: StreamGRU(dims[name], hidden_dim, input_norm) for name in self.stream_names})
-        if fusion == "cross_attention":
-            self.fusion = CrossAttentionFusion(hidden_dim, num_heads, fusion_mode, bidirectional)
-            self.out_dim = self.fusion.out_dim
-        elif fusion in ("concat", "mean_pool"):
-            self.fusion = None
-            self.out_dim = hidden_dim * len(self.stream_names)
-        else:
+        if fusion not in ("cross_attention", "concat", "mean_pool"):
             raise ConfigError(f"model.fusion: unknown {fusion!r}; choose cross_attention, concat or mean_pool")
+        self.streams = nn.ModuleDict({name: StreamGRU(dims[name], hidden_dim, input_norm) for name in self.stream_names})
+        self.fusion = build_fusion(fusion, hidden_dim, self.stream_names, num_heads, fusion_mode, bidirectional)
+        self.out_dim = self.fusion.out_dim
         self.head = MLPHead(self.out_dim, hidden_dim, num_outputs, dropout)
 
     def fuse(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The fused embedding h, (B, out_dim)."""
-        encoded = {name: self.streams[name](features[name]) for name in self.stream_names}
-        if self.fusion is not None:
-            return self.fusion(encoded)
-        if self.fusion_kind == "concat":
-            return torch.cat([encoded[name][1] for name in self.stream_names], dim=-1)
-        return torch.cat([encoded[name][0].mean(dim=1) for name in self.stream_names], dim=-1)
+        return self.fusion({name: self.streams[name](features[name]) for name in self.stream_names})
 
     def forward(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return self.head(self.fuse(features))

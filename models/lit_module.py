@@ -15,7 +15,8 @@ from models.fusion import FusionMode
 from models.augmentation import FeatureAugmentation, mixup
 from models.batch_transfer import move_batch
 from models.autoencoder import StreamReconstructor
-from models.fusion_model import CrossAttentiveGRU, Fusion
+from models.fusion import FusionKind
+from models.fusion_model import StreamFusionModel
 from models.stream_encoder import InputNorm
 from models.tasks import RegressionLoss, TaskName, make_task
 
@@ -88,7 +89,7 @@ class VideoFusionModule(pl.LightningModule):
         lr: float = 3e-4,
         weight_decay: float = 0.01,
         threshold: float = 0.5,
-        fusion: Fusion = "cross_attention",
+        fusion: FusionKind = "cross_attention",
         streams: Optional[list[str]] = None,
         noise_std: float = 0.0,
         feature_dropout: float = 0.0,
@@ -107,7 +108,7 @@ class VideoFusionModule(pl.LightningModule):
         # training from the feature cache: the sizes come from the cache and no encoder is built
         self.extractor = None if feature_dims else FrozenFeatureExtractor(video_encoder, clip_encoder, captioner)
         dims = dict(feature_dims) if feature_dims else self.extractor.dims
-        self.model = CrossAttentiveGRU(
+        self.model = StreamFusionModel(
             dims, hidden_dim, num_heads, fusion_mode, bidirectional, input_norm, dropout,
             num_outputs=self.task.num_outputs, fusion=fusion, streams=streams or STREAMS,
         )

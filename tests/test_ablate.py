@@ -7,6 +7,7 @@ import pytest
 from lightning_app.ablate import available_variants, run_ablate, split_flags
 from lightning_app.cli import cli_main
 from lightning_app.errors import ConfigError
+from models.fusion import MeanPoolFusion
 from tests.conftest import data_args
 
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu"]
@@ -30,7 +31,7 @@ def test_each_ablation_builds_and_runs_a_step(variant, clips_root, tmp_path):
     if variant == "no_autoencoder":
         assert model.reconstructor is None
     if variant == "no_cross_attention":
-        assert model.model.fusion_kind == "mean_pool"
+        assert isinstance(model.model.fusion, MeanPoolFusion)
 
 
 def test_flags():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from models.fusion import CrossAttention, CrossAttentionFusion
-from models.fusion_model import CrossAttentiveGRU
+from models.fusion_model import StreamFusionModel
 
 
 def reference_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -71,7 +71,7 @@ def test_sequence_mode_attends_over_the_whole_sequence():
 
 
 def test_full_model_gives_one_logit_per_window():
-    model = CrossAttentiveGRU({"video": 12, "image": 10, "text": 10}, hidden_dim=8)
+    model = StreamFusionModel({"video": 12, "image": 10, "text": 10}, hidden_dim=8)
     features = {"video": torch.randn(3, 16, 12), "image": torch.randn(3, 16, 10), "text": torch.randn(3, 4, 10)}
     assert model(features).shape == (3, 1)
 
@@ -79,7 +79,7 @@ def test_full_model_gives_one_logit_per_window():
 @pytest.mark.parametrize("fusion, streams, width", [("concat", ["video"], 8), ("concat", ["video", "image", "text"], 24),
                                                      ("mean_pool", ["image", "text"], 16)])
 def test_ablation_variants(fusion, streams, width):
-    model = CrossAttentiveGRU({"video": 12, "image": 10, "text": 10}, hidden_dim=8, fusion=fusion, streams=streams)
+    model = StreamFusionModel({"video": 12, "image": 10, "text": 10}, hidden_dim=8, fusion=fusion, streams=streams)
     features = {"video": torch.randn(3, 16, 12), "image": torch.randn(3, 16, 10), "text": torch.randn(3, 4, 10)}
     assert model.fuse(features).shape == (3, width) and model(features).shape == (3, 1)
     assert set(model.streams) == set(streams)
@@ -89,4 +89,4 @@ def test_cross_attention_needs_all_streams():
     from lightning_app.errors import ConfigError
 
     with pytest.raises(ConfigError, match="needs all three streams"):
-        CrossAttentiveGRU({"video": 4, "image": 4, "text": 4}, hidden_dim=8, streams=["video"])
+        StreamFusionModel({"video": 4, "image": 4, "text": 4}, hidden_dim=8, streams=["video"])
