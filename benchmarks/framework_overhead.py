@@ -171,7 +171,7 @@ def main() -> None:
 
     from benchmarks.cache_speed import extract
     from datamodules.synthetic_videos import write_synthetic_dataset
-    from lightning_app.provenance import environment
+    from callbacks.provenance import environment
     from lightning_app.terminal import print_table
 
     with tempfile.TemporaryDirectory() as tmp:

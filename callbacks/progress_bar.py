@@ -2,9 +2,8 @@
 
 Lightning's ``RichProgressBar`` updates its task, gathers the logged metrics (an ``.item()``
 per progress-bar metric) and refreshes the display after every batch. With a model whose
-step takes a few milliseconds that is a large share of the step: on 2 CPU cores the demo
-model's training step went from 17 to 22 ms with the bar on (``benchmarks/framework_overhead.py``).
-This bar does that per-batch work only when ``interval_s`` has passed since the last time, and
+step takes a few milliseconds that is a large share of the step (``benchmarks/README.md``,
+"Framework overhead"). This bar does that per-batch work only when ``interval_s`` has passed since the last time, and
 always on an epoch's last batch, so what it shows is at most ``interval_s`` old. Where the
 number of batches is not known in advance (``extract`` predicts over an iterable dataset),
 the last batch is drawn when prediction ends.

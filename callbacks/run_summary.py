@@ -19,8 +19,8 @@ import lightning.pytorch as pl
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from callbacks.provenance import environment
 from lightning_app.files import atomic_write_text
-from lightning_app.provenance import environment
 from lightning_app.resume import checkpoint_epoch
 from lightning_app.terminal import print_table
 
