@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
-from lightning.pytorch import Callback, Trainer
+from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
@@ -124,13 +124,14 @@ class VideoFusionCLI(LightningCLI):
                               f"is {task!r}: pass the config it was trained with (config.yaml in its run folder)")
 
     def _config_hash(self) -> str:
-        config = self.config.get(str(self.subcommand), self.config)
-        parser = self._parser(self.subcommand)
-        full = json.loads(parser.dump(config, format="json", skip_check=True))
-        relevant = {key: full.get(key) for key in HASHED_SECTIONS}
+        full = json.loads(self.parser.dump(self.config, format="json", skip_check=True))
+        section = full.get(str(self.subcommand), full) if self.subcommand else full
+        relevant = {key: section.get(key) for key in HASHED_SECTIONS}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
 
-    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        section = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        config = {**(section.get("trainer") or {}), **kwargs}
         root = config.get("default_root_dir") or "."
         resume = self._resume_folder(root)
         logger = config.get("logger")
@@ -146,15 +147,17 @@ class VideoFusionCLI(LightningCLI):
             for item in loggers:
                 if isinstance(item, WandbRunLogger):
                     item.apply_defaults(root, resume_id=read_wandb_id(resume) if resume is not None else None)
-            config["logger"] = loggers
+            kwargs["logger"] = loggers
         config_all = self.config.get(str(self.subcommand), self.config)
         seed = config_all.get("seed_everything")
-        callbacks = [*callbacks, RunSummary(config_hash=self._config_hash(), seed=seed if isinstance(seed, int) else None),
-                     EvaluationPlots(), RngStateCheckpoint(), FailedRunCleanup()]
         configured = config.get("callbacks") or []
+        configured = configured if isinstance(configured, list) else [configured]
+        callbacks = [*configured, RunSummary(config_hash=self._config_hash(), seed=seed if isinstance(seed, int) else None),
+                     EvaluationPlots(), RngStateCheckpoint(), FailedRunCleanup()]
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
             callbacks.append(ThrottledRichProgressBar())
-        return super()._instantiate_trainer(config, callbacks)
+        kwargs.pop("callbacks", None)  # in ``callbacks`` above
+        return super().instantiate_trainer(**kwargs, callbacks=callbacks)
 
     def _resume_folder(self, root: str):
         """For ``fit --ckpt_path X``: resolve X (``last`` included) and return its run folder."""
