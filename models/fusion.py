@@ -94,28 +94,34 @@ class CrossAttentionFusion(nn.Module):
         return torch.cat(parts, dim=-1)
 
 
-class ConcatFusion(nn.Module):
-    """The streams' final GRU states, concatenated: ``out_dim`` = d_h per stream."""
+class PerStreamFusion(nn.Module):
+    """Each stream's encoding pooled to one vector, the vectors concatenated: ``out_dim`` = d_h
+    per stream. Subclasses say how a stream is pooled."""
 
     def __init__(self, hidden_dim: int, streams: Sequence[str]):
         super().__init__()
         self.stream_names = tuple(streams)
         self.out_dim = hidden_dim * len(self.stream_names)
 
-    def forward(self, streams: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        return torch.cat([streams[name][1] for name in self.stream_names], dim=-1)
-
-
-class MeanPoolFusion(nn.Module):
-    """The streams' GRU outputs averaged over time, concatenated: ``out_dim`` = d_h per stream."""
-
-    def __init__(self, hidden_dim: int, streams: Sequence[str]):
-        super().__init__()
-        self.stream_names = tuple(streams)
-        self.out_dim = hidden_dim * len(self.stream_names)
+    def pool(self, outputs: torch.Tensor, final: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
     def forward(self, streams: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        return torch.cat([streams[name][0].mean(dim=1) for name in self.stream_names], dim=-1)
+        return torch.cat([self.pool(*streams[name]) for name in self.stream_names], dim=-1)
+
+
+class ConcatFusion(PerStreamFusion):
+    """The streams' final GRU states, concatenated (naive fusion)."""
+
+    def pool(self, outputs: torch.Tensor, final: torch.Tensor) -> torch.Tensor:
+        return final
+
+
+class MeanPoolFusion(PerStreamFusion):
+    """The streams' GRU outputs averaged over time, concatenated (no attention)."""
+
+    def pool(self, outputs: torch.Tensor, final: torch.Tensor) -> torch.Tensor:
+        return outputs.mean(dim=1)
 
 
 def build_fusion(kind: FusionKind, hidden_dim: int, streams: Sequence[str], num_heads: int = 1,

@@ -90,3 +90,15 @@ def test_cross_attention_needs_all_streams():
 
     with pytest.raises(ConfigError, match="needs all three streams"):
         StreamFusionModel({"video": 4, "image": 4, "text": 4}, hidden_dim=8, streams=["video"])
+
+
+def test_the_per_stream_fusions_pool_as_their_names_say():
+    from models.fusion import ConcatFusion, MeanPoolFusion, build_fusion
+
+    outputs = {name: (torch.randn(2, 5, 3), torch.randn(2, 3)) for name in ("video", "text")}
+    concat, mean = build_fusion("concat", 3, ["video", "text"]), build_fusion("mean_pool", 3, ["video", "text"])
+    assert isinstance(concat, ConcatFusion) and isinstance(mean, MeanPoolFusion) and concat.out_dim == mean.out_dim == 6
+    assert torch.equal(concat(outputs), torch.cat([outputs["video"][1], outputs["text"][1]], dim=-1))
+    assert torch.allclose(mean(outputs), torch.cat([outputs["video"][0].mean(1), outputs["text"][0].mean(1)], dim=-1))
+    with pytest.raises(ValueError, match="unknown fusion"):
+        build_fusion("sum", 3, ["video"])
