@@ -20,8 +20,8 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from callbacks.provenance import environment
+from lightning_app.checkpoint_file import checkpoint_epoch
 from lightning_app.files import atomic_write_text
-from lightning_app.resume import checkpoint_epoch
 from lightning_app.terminal import print_table
 
 SUMMARY_NAME = "summary.json"

@@ -31,3 +31,8 @@ def load_checkpoint_file(path: str | Path, flag: str = "--ckpt_path") -> dict[st
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
         raise ConfigError(f"{flag} {path}: a torch file but not a checkpoint written by fit (no model state or hyperparameters)")
     return checkpoint
+
+
+def checkpoint_epoch(checkpoint: str | Path) -> int:
+    """The (0-based) epoch a checkpoint was written in."""
+    return int(load_checkpoint_file(checkpoint).get("epoch", 0))

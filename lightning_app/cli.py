@@ -22,12 +22,12 @@ from callbacks.progress_bar import ThrottledRichProgressBar
 from callbacks.rng_state import RngStateCheckpoint
 from callbacks.run_summary import RunSummary
 from datamodules.window_datamodule import WindowDataModule
-from lightning_app.checkpoint_file import LIGHTNING_ALIASES, load_checkpoint_file
+from lightning_app.checkpoint_file import LIGHTNING_ALIASES, checkpoint_epoch, load_checkpoint_file
 from lightning_app.config_paths import resolve_config_args
 from lightning_app.errors import ConfigError, UserError
 from lightning_app.parser_errors import OneLineErrorParser
 from lightning_app.preflight import check_run_folder
-from lightning_app.resume import checkpoint_epoch, read_wandb_id, resolve_resume, run_folder, write_wandb_id
+from lightning_app.resume import read_wandb_id, resolve_resume, run_folder, write_wandb_id
 from lightning_app.run_csv_logger import RunCSVLogger
 from lightning_app.wandb_logger import WandbRunLogger
 from models.lit_module import VideoFusionModule, encoder_specs

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from lightning_app.checkpoint_file import load_checkpoint_file
 from lightning_app.errors import ConfigError
 
 WANDB_RUN_FILE = "wandb_run.json"
@@ -34,11 +33,6 @@ def resolve_resume(ckpt_path: str, root: Path) -> Path:
     if not path.is_file():
         raise ConfigError(f"--ckpt_path {ckpt_path}: no such checkpoint")
     return path
-
-
-def checkpoint_epoch(checkpoint: str | Path) -> int:
-    """The (0-based) epoch a checkpoint was written in, loaded without executing code, memory-mapped."""
-    return int(load_checkpoint_file(checkpoint).get("epoch", 0))
 
 
 def run_folder(checkpoint: Path) -> Optional[Path]:
