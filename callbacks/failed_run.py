@@ -29,11 +29,8 @@ def produced_something(folder: Path) -> bool:
 
 
 def _run_folder(trainer: pl.Trainer) -> Optional[Path]:
-    """The CSV logger's version folder, without creating it or asking other ranks."""
-    for logger in trainer.loggers:
-        if isinstance(logger, CSVLogger):
-            return Path(logger.root_dir) / (logger.version if isinstance(logger.version, str) else f"version_{logger.version}")
-    return None
+    """The CSV logger's version folder (``log_dir`` neither creates it nor asks other ranks)."""
+    return next((Path(logger.log_dir) for logger in trainer.loggers if isinstance(logger, CSVLogger)), None)
 
 
 class FailedRunCleanup(pl.Callback):

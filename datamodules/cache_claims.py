@@ -19,24 +19,15 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import Optional
 
-from datamodules.feature_cache import file_stem
+from datamodules.feature_cache import file_stem, process_alive
 
 CLAIMS_DIR = "claims"
 TAKEOVER_LOCK = ".takeover.lock"
 # a claim untouched this long belongs to a job that died elsewhere (the owner touches it at
 # every chunk it decodes, seconds apart even with the real encoders)
 STALE_AFTER_S = 600.0
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
 
 
 class VideoClaims:
@@ -77,27 +68,32 @@ class VideoClaims:
             json.dump({**self.owner, "video": video, "since": time.time()}, file)
         return True
 
-    def is_stale(self, path: Path) -> bool:
+    def _read(self, path: Path) -> Optional[tuple[dict, float]]:
+        """A claim's owner (empty while it is being written) and age in seconds; None when it is gone."""
         try:
             age = time.time() - path.stat().st_mtime
             owner = json.loads(path.read_text() or "{}")
         except FileNotFoundError:
-            return True
-        except (OSError, ValueError):  # being written: fresh
-            return False
+            return None
+        except (OSError, ValueError):  # being written
+            return {}, 0.0
+        return owner, age
+
+    def _stale(self, owner: dict, age: float) -> bool:
         if owner.get("host") == self.owner["host"] and isinstance(owner.get("pid"), int):
             return not process_alive(owner["pid"])
         return age > self.stale_after_s
 
+    def is_stale(self, path: Path) -> bool:
+        claim = self._read(path)
+        return claim is None or self._stale(*claim)
+
     def held_elsewhere(self, video: str) -> bool:
         """Whether a live job other than this process holds ``video``."""
-        path = self.path(video)
-        if not path.exists() or self.is_stale(path):
+        claim = self._read(self.path(video))
+        if claim is None or self._stale(*claim):
             return False
-        try:
-            owner = json.loads(path.read_text() or "{}")
-        except (OSError, ValueError):
-            return True
+        owner = claim[0]
         return not (owner.get("host") == self.owner["host"] and owner.get("pid") == self.owner["pid"])
 
     def refresh(self, video: str) -> None:

@@ -77,10 +77,19 @@ def file_stem(video: str) -> str:
     return f"{tail}-{hashlib.sha1(video.encode()).hexdigest()[:10]}"
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
 def _writer_alive(tmp: Path) -> bool:
     """Whether the process named in a temporary file's name (``.NAME.PID.tmp``) still runs here."""
-    from datamodules.cache_claims import process_alive
-
     pid = tmp.name.rsplit(".", 2)[-2] if tmp.name.count(".") >= 2 else ""
     return pid.isdigit() and process_alive(int(pid))
 

@@ -22,7 +22,7 @@ import torch
 from datamodules.growing_file import GrowingFile
 from datamodules.resize import resize_short_side
 from datamodules.video_io import truncation_warning, upright
-from datamodules.windows import WindowSpec, window_indices
+from datamodules.windows import WindowSpec
 from lightning_app.errors import DataError
 
 
@@ -41,11 +41,9 @@ class StreamingWindowReader:
     def __init__(self, source: str, spec: WindowSpec, input_format: Optional[str] = None,
                  follow_seconds: Optional[float] = None):
         self.source, self.spec = source, spec
-        self.window, self.stride = spec.window, spec.stride
         self.input_format = input_format  # FFmpeg input format for devices, e.g. "v4l2" for /dev/video0
         # a file still being written: read on as it grows, end after this many seconds without growth
         self.follow_seconds = follow_seconds
-        self.counts, self.frame_size = spec.per_stream, spec.frame_size
         self.num_frames = 0
         self.stopped_early: Optional[str] = None  # why decoding ended before the stream did, if it did
 
@@ -76,30 +74,30 @@ class StreamingWindowReader:
 
     def _emit(self, buffer, start: int, num_frames: int, frame_end: float) -> StreamWindow:
         held = {index: (frame, stamp) for index, frame, stamp in buffer}
-        indices = window_indices(start, self.window, self.counts, num_frames)
+        indices = self.spec.indices(start, num_frames)
         frames = {name: torch.from_numpy(np.stack([held[i][0] for i in idx])) for name, idx in indices.items()}
-        end = min(start + self.window, num_frames)
+        end = min(start + self.spec.window, num_frames)
         return StreamWindow(start, end, frames, held[start][1], frame_end, time.perf_counter(), list(indices.get("text", [])))
 
     def __iter__(self) -> Iterator[StreamWindow]:
-        buffer: deque = deque(maxlen=self.window)
+        buffer: deque = deque(maxlen=self.spec.window)
         last_start, previous_time, step = None, 0.0, 0.0
         for index, (frame, stamp) in enumerate(self._frames()):
-            if self.frame_size is not None:
-                frame = resize_short_side(torch.from_numpy(frame[None]), self.frame_size)[0].numpy()
+            if self.spec.frame_size is not None:
+                frame = resize_short_side(torch.from_numpy(frame[None]), self.spec.frame_size)[0].numpy()
             if index:
                 step = stamp - previous_time
             previous_time = stamp
             buffer.append((index, frame, stamp))
             self.num_frames = index + 1
-            start = index + 1 - self.window
-            if start >= 0 and start % self.stride == 0:
+            start = index + 1 - self.spec.window
+            if start >= 0 and start % self.spec.stride == 0:
                 last_start = start
-                yield self._emit(buffer, start, start + self.window, stamp + step)
+                yield self._emit(buffer, start, start + self.spec.window, stamp + step)
         if self.num_frames == 0:
             raise DataError(f"cannot read video {self.source}: no frame could be decoded")
         end_time = previous_time + step
         if last_start is None:
             yield self._emit(buffer, 0, self.num_frames, end_time)
-        elif last_start + self.window < self.num_frames:
-            yield self._emit(buffer, self.num_frames - self.window, self.num_frames, end_time)
+        elif last_start + self.spec.window < self.num_frames:
+            yield self._emit(buffer, self.num_frames - self.spec.window, self.num_frames, end_time)

@@ -114,10 +114,8 @@ class WindowDataModule(pl.LightningDataModule):
         self.root = Path(root)
         self.fold, self.num_folds, self.fold_seed = fold, num_folds, fold_seed
         self.split_mode = split_mode
-        self.window, self.stride = window, stride
-        self.counts = {"video": video_frames, "image": image_frames, "text": text_frames}
-        self.frame_size = frame_size
-        self.spec = WindowSpec(window, stride, self.counts, frame_size)  # what every window source is given
+        # the one window specification, given whole to every window source
+        self.spec = WindowSpec(window, stride, {"video": video_frames, "image": image_frames, "text": text_frames}, frame_size)
         self.batch_size, self.num_workers = batch_size, num_workers
         self.on_bad_video = on_bad_video
         self.cache_dir, self.use_cache, self.encoders = cache_dir, use_cache, encoders
@@ -326,6 +324,23 @@ class WindowDataModule(pl.LightningDataModule):
         else:
             content["splits"] = {name: [r.video_id for r in rs] for name, rs in self.split_records().items()}
         atomic_write_text(directory / FOLDS_FILE, json.dumps(content, indent=2) + "\n")
+
+    # the window settings, read from the spec
+    @property
+    def window(self) -> int:
+        return self.spec.window
+
+    @property
+    def stride(self) -> int:
+        return self.spec.stride
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.spec.per_stream
+
+    @property
+    def frame_size(self) -> Optional[int]:
+        return self.spec.frame_size
 
     # -- loaders ---------------------------------------------------------------------
     def _loader(self, name: str, shuffle: bool) -> DataLoader:

@@ -71,9 +71,7 @@ def _run_variant(rest: list[str], variant: str, directory: Path, cv: bool) -> di
         result = {"metric": monitor, "value": row["mean"], "std": row["std"], "folds": row["folds"],
                   "failed_folds": table["failed"]}
     else:
-        from lightning_app.cli import cli_main
-
-        summary, _ = fit_in_folder(lambda fit_args: cli_main(["fit", *fit_args]), [*rest, *extra], directory / variant)
+        summary, _ = fit_in_folder([*rest, *extra], directory / variant)
         result = {"metric": summary.get("monitor"), "value": summary.get(summary.get("monitor")), "std": None,
                   "best_epoch": summary.get("best_epoch")}
     if is_rank_zero() and not result.get("failed_folds"):

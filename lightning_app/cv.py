@@ -30,7 +30,7 @@ from typing import Any, Optional
 
 from rich.console import Console
 
-from lightning_app.cli import cli_main, parse_config
+from lightning_app.cli import parse_config
 from lightning_app.errors import ConfigError, UserError
 from lightning_app.resumable_runs import RunFolder, fit_in_folder, fit_result, is_rank_zero, take_new_flag
 from lightning_app.terminal import print_table
@@ -169,8 +169,7 @@ def run_cv(args: Sequence[str]) -> dict[str, Any]:
         try:
             # W&B: every fold is its own run (the CLI finishes it), grouped under this cv run
             with _environment(WANDB_RUN_GROUP=group, WANDB_NAME=f"{group}-fold{fold}", WANDB_JOB_TYPE="cv-fold"):
-                summary, how = fit_in_folder(lambda fit_args: cli_main(["fit", *fit_args]),
-                                             [*rest, "--data.fold", str(fold)], directory / f"fold_{fold}")
+                summary, how = fit_in_folder([*rest, "--data.fold", str(fold)], directory / f"fold_{fold}")
             results[fold] = {"status": "ok", "summary": summary, "run": how}
         except (KeyboardInterrupt, SystemExit):
             raise

@@ -40,9 +40,9 @@ from typing import Any
 import torch
 
 from datamodules.video_io import VIDEO_EXTENSIONS
+from datamodules.windows import WindowSpec
 from lightning_app.checkpoint_file import load_checkpoint_file
 from lightning_app.errors import ConfigError, UserError
-from datamodules.windows import WindowSpec
 from lightning_app.inference import VideoPredictor, write_outputs
 from models.lit_module import VideoFusionModule
 

@@ -13,15 +13,14 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from datamodules.batch import STREAMS, stream_frames
 from datamodules.extraction_data import VideoJob, VideoWindowSource
 from datamodules.prefetch import prefetch
 from datamodules.stream_reader import StreamingWindowReader
-from datamodules.windows import WindowSpec
 from datamodules.video_io import declared_frame_count, frame_times, truncation_warning
-from datamodules.batch import STREAMS, stream_frames
+from datamodules.windows import WindowSpec
 from lightning_app.timeline import frames_from_windows, violent_segments
 from models.lit_module import VideoFusionModule
-
 
 
 @dataclass

@@ -26,6 +26,7 @@ from typing import Any, Optional
 from lightning.pytorch.utilities import rank_zero_only
 
 from callbacks.run_summary import SUMMARY_NAME
+from lightning_app.cli import cli_main
 from lightning_app.errors import ConfigError
 from lightning_app.files import atomic_write_text
 from lightning_app.resume import find_last_checkpoint
@@ -66,7 +67,7 @@ def config_changes(before: dict[str, Any], after: dict[str, Any], limit: int = 3
     """``model.lr: 0.0003 -> 0.001, ...``: the first keys whose values differ."""
     old, new = _flatten(before), _flatten(after)
     changed = [key for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)
-               and key not in ("trainer.default_root_dir", "ckpt_path")]
+               and key not in {".".join(path) for path in UNHASHED}]
     text = ", ".join(f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in changed[:limit])
     return text + (f" and {len(changed) - limit} more" if len(changed) > limit else "")
 
@@ -95,10 +96,9 @@ def read_json(path: Path) -> Optional[dict[str, Any]]:
 class RunFolder:
     """The folder of one multi-run command, new or continued."""
 
-    def __init__(self, directory: Path, state: dict[str, Any], continued: bool):
+    def __init__(self, directory: Path, state: dict[str, Any]):
         self.directory = directory
         self.state = state
-        self.continued = continued
 
     @classmethod
     def open(cls, root: Path, config: dict[str, Any], new: bool, extra: Optional[dict[str, Any]] = None,
@@ -108,7 +108,7 @@ class RunFolder:
         chosen = _chosen_folders()
         if str(root) in chosen and not is_rank_zero():
             directory = Path(chosen[str(root)])
-            return cls(directory, read_json(directory / STATE_FILE) or {}, True)
+            return cls(directory, read_json(directory / STATE_FILE) or {})
         digest = config_hash(config)
         versions = _versions(root)
         newest = versions[-1] if versions else None
@@ -119,10 +119,10 @@ class RunFolder:
                     f"{newest} is an unfinished run started with another config "
                     f"({config_changes(state.get('config', {}), config)}): run the same command to continue it, "
                     f"or add {NEW_FLAG} to start a new folder")
-            folder = cls(newest, state, True)
+            folder = cls(newest, state)
         else:
             directory = next_version(root)
-            folder = cls(directory, {"config_hash": digest, "config": config, **(extra or {})}, False)
+            folder = cls(directory, {"config_hash": digest, "config": config, **(extra or {})})
             if is_rank_zero():
                 directory.mkdir(parents=True, exist_ok=True)
                 atomic_write_text(directory / STATE_FILE, json.dumps(folder.state, indent=2, default=str) + "\n")
@@ -158,16 +158,16 @@ def newest_summary(folder: Path) -> dict[str, Any]:
     return fits[-1]
 
 
-def fit_in_folder(fit: Callable[[list[str]], Any], args: Sequence[str], folder: Path) -> tuple[dict[str, Any], str]:
-    """Run ``fit`` (a command line without the subcommand) with ``folder`` as its root
-    directory: kept when it finished before, resumed from its last checkpoint when one was
-    interrupted. Returns its summary and how it ran (``kept``, ``resumed`` or ``trained``)."""
+def fit_in_folder(args: Sequence[str], folder: Path) -> tuple[dict[str, Any], str]:
+    """``fit ARGS`` with ``folder`` as its root directory: kept when it finished before, resumed
+    from its last checkpoint when one was interrupted. Returns its summary and how it ran
+    (``kept``, ``resumed`` or ``trained``)."""
     kept = fit_result(folder)
     if kept is not None:
         return kept, "kept"
     last = find_last_checkpoint(folder)
     resume = ["--ckpt_path", str(last)] if last is not None else []
-    fit([*args, "--trainer.default_root_dir", str(folder), *resume])
+    cli_main(["fit", *args, "--trainer.default_root_dir", str(folder), *resume])
     if not is_rank_zero():
         return {}, "resumed" if resume else "trained"
     summary = newest_summary(folder)
