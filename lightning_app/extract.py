@@ -82,8 +82,9 @@ def _extract(cli, jobs: list[VideoJob], writer: FeatureCacheWriter) -> None:
     with warnings.catch_warnings():  # one pass over the videos (VideoChunkLoader refuses persistent workers)
         warnings.filterwarnings("ignore", message=r".*persistent_workers=True.*predict_dataloader.*")
         trainer.predict(FeatureExtractionModule(cli.model.extractor), dataloaders=loader, return_predictions=False)
-    if trainer.world_size > 1 and trainer.strategy.launcher is None:
-        trainer.strategy.barrier()
+    # every rank has written its videos before rank 0 looks at the cache (a no-op outside a
+    # process group, as in the main process of ddp_spawn)
+    trainer.strategy.barrier()
 
 
 def _wait_for_others(cache, claims: VideoClaims, names: dict[str, Any], failed: set[str]) -> list[VideoJob]:
@@ -117,7 +118,7 @@ def run_extract(args: Sequence[str]) -> dict[str, Any]:
         names.setdefault(datamodule.cache_name(record), record.path)
     if trainer.global_rank == 0:
         cache.prepare()
-    trainer.strategy.barrier() if trainer.world_size > 1 and trainer.strategy.launcher is None else None
+    trainer.strategy.barrier()  # the cache folder exists before any rank reads it (torchrun, SLURM)
     todo = [VideoJob(name, path) for name, path in sorted(names.items()) if not cache.is_valid(name, path)]
     if todo and cli.model.extractor is None:
         raise ConfigError("the model holds no encoders to extract with")

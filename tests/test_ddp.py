@@ -8,6 +8,7 @@ and metric gathering); ``cv`` under ``ddp`` (the launcher re-runs the command fo
 ``test_extract.py``."""
 
 import json
+import re
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -166,3 +167,15 @@ def test_ddp_by_video_order_gives_each_rank_whole_videos(uneven_root, tmp_path):
     videos = [{video for video, _ in windows} for windows in seen]
     assert not videos[0] & videos[1]  # whole videos per rank
     assert len(set(seen[0]) | set(seen[1])) == 4  # the two training clips' 2 + 2 windows, all seen
+
+
+@pytest.mark.slow
+def test_extract_with_ddp_through_the_command_line(clips_root, tmp_path):
+    """``extract`` on 2 CPU devices with the default strategy (``ddp``: Lightning re-runs the
+    command for rank 1). Rank 0 reports only once rank 1 has written its videos: the cache is
+    complete and every video counts as extracted by this job."""
+    result = run_app("extract", *SHIPPED, *_data(clips_root), "--trainer.devices", "2",
+                     "--data.cache_dir", str(tmp_path / "cache"), "--trainer.default_root_dir", str(tmp_path), timeout=300)
+    _ok(result)
+    assert re.search(r"│ extracted\s+│\s+8 │", result.stdout) and re.search(r"│ complete\s+│\s+True │", result.stdout)
+    assert len(list((tmp_path / "cache").glob("*/videos/*.safetensors"))) == 8
