@@ -41,6 +41,23 @@ def test_registry_lists_the_captioners():
     assert {f"{f}{s}" for f in FAMILIES for s in ("", "-tiny")} <= set(available("captioner"))
 
 
+def test_every_captioner_takes_one_set_of_generation_options():
+    from dataclasses import fields
+    from inspect import signature
+
+    from models.encoders.captioner import Generation
+    from models.encoders.registry import _FACTORIES
+
+    shared = [f.name for f in fields(Generation)]
+    for name in (f"{f}{s}" for f in FAMILIES for s in ("", "-tiny")):
+        assert list(signature(_FACTORIES["captioner"][name]).parameters)[-len(shared):] == shared, name
+    with pytest.raises(ConfigError, match="takes no option.*beam_count.*num_beams"):
+        build_encoder("captioner", {"name": "smolvlm-tiny", "beam_count": 2}, "model.captioner")
+    captioner = build_encoder("captioner", {"name": "smolvlm-tiny", "num_beams": 2, "batch_size": 3}, "k")
+    assert captioner.generate_kwargs["num_beams"] == 2 and captioner.batch_size == 3
+    assert captioner.generate_kwargs["max_new_tokens"] == 8 and captioner.model_dtype == torch.float32
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_saved_tiny_captioner_reloads_offline_through_the_real_factory(family, tmp_path, no_network):
     tiny = _tiny(family, seed=2, max_new_tokens=6)

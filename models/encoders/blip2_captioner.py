@@ -10,9 +10,6 @@ Flan-T5 the model returns only new text anyway.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from transformers import (
     AutoProcessor,
     Blip2Config,
@@ -25,9 +22,8 @@ from transformers import (
     OPTConfig,
 )
 
-from models.encoders.captioner import Captioner, CaptionFamily, caption_options, load_captioner
+from models.encoders.captioner import CaptionFamily, load_pretrained, register_captioner
 from models.encoders.preprocess import seeded
-from models.encoders.registry import register
 from models.encoders.tiny_text import TINY_WORDS, word_tokenizer
 
 TINY_SPECIALS = ("<pad>", "<unk>", "<s>", "</s>")
@@ -61,18 +57,8 @@ def _tiny_parts(image_size: int, num_query_tokens: int, make_processor):
     return processor, vision, qformer, text, common
 
 
-@register("captioner", "blip2-tiny")
-def blip2_tiny(
-    seed: int = 0,
-    image_size: int = 32,
-    num_query_tokens: int = 4,
-    prompt: str | None = None,
-    max_new_tokens: int = 8,
-    num_beams: int = 1,
-    batch_size: int | None = None,
-    generate_kwargs: Mapping[str, Any] | None = None,
-    dtype: str = "float32",
-) -> Captioner:
+@register_captioner("blip2-tiny", max_new_tokens=8, dtype="float32")
+def blip2_tiny(seed: int = 0, image_size: int = 32, num_query_tokens: int = 4):
     """A random-initialised BLIP-2 (ViT + Q-Former + OPT, one layer each, width 32), in-code vocabulary."""
     processor, vision, qformer, text, common = _tiny_parts(
         image_size, num_query_tokens, lambda images, tokenizer: Blip2Processor(images, tokenizer, num_query_tokens)
@@ -81,41 +67,18 @@ def blip2_tiny(
                          text_config=text, **common)
     with seeded(seed):
         model = Blip2ForConditionalGeneration(config)
-    return Captioner(model.eval(), processor, Blip2Family(),
-                     **caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype))
+    return model, processor, Blip2Family()
 
 
-@register("captioner", "blip2")
-def blip2(
-    pretrained: str = "Salesforce/blip2-opt-2.7b",
-    prompt: str | None = None,
-    max_new_tokens: int = 20,
-    num_beams: int = 1,
-    batch_size: int | None = None,
-    generate_kwargs: Mapping[str, Any] | None = None,
-    allow_download: bool = False,
-    dtype: str = "auto",
-) -> Captioner:
+@register_captioner("blip2")
+def blip2(pretrained: str = "Salesforce/blip2-opt-2.7b", allow_download: bool = False):
     """Pretrained BLIP-2 from a local folder or the Hugging Face cache (offline)."""
-    return load_captioner(
-        pretrained, Blip2ForConditionalGeneration.from_pretrained, AutoProcessor.from_pretrained, Blip2Family(),
-        "blip2, Blip2ForConditionalGeneration", allow_download,
-        **caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype),
-    )
+    return *load_pretrained(pretrained, Blip2ForConditionalGeneration.from_pretrained, AutoProcessor.from_pretrained,
+                            "blip2, Blip2ForConditionalGeneration", allow_download), Blip2Family()
 
 
-@register("captioner", "instructblip-tiny")
-def instructblip_tiny(
-    seed: int = 0,
-    image_size: int = 32,
-    num_query_tokens: int = 4,
-    prompt: str | None = None,
-    max_new_tokens: int = 8,
-    num_beams: int = 1,
-    batch_size: int | None = None,
-    generate_kwargs: Mapping[str, Any] | None = None,
-    dtype: str = "float32",
-) -> Captioner:
+@register_captioner("instructblip-tiny", max_new_tokens=8, dtype="float32")
+def instructblip_tiny(seed: int = 0, image_size: int = 32, num_query_tokens: int = 4):
     """A random-initialised InstructBLIP (ViT + Q-Former + OPT, one layer each, width 32), in-code vocabularies."""
     qformer_tokenizer = word_tokenizer(("[PAD]", "[UNK]", "[CLS]", "[SEP]"),
                                        {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]",
@@ -128,24 +91,12 @@ def instructblip_tiny(
                                 text_config=text, **common)
     with seeded(seed):
         model = InstructBlipForConditionalGeneration(config)
-    return Captioner(model.eval(), processor, InstructBlipFamily(),
-                     **caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype))
+    return model, processor, InstructBlipFamily()
 
 
-@register("captioner", "instructblip")
-def instructblip(
-    pretrained: str = "Salesforce/instructblip-flan-t5-xl",
-    prompt: str | None = None,
-    max_new_tokens: int = 20,
-    num_beams: int = 1,
-    batch_size: int | None = None,
-    generate_kwargs: Mapping[str, Any] | None = None,
-    allow_download: bool = False,
-    dtype: str = "auto",
-) -> Captioner:
+@register_captioner("instructblip")
+def instructblip(pretrained: str = "Salesforce/instructblip-flan-t5-xl", allow_download: bool = False):
     """Pretrained InstructBLIP from a local folder or the Hugging Face cache (offline)."""
-    return load_captioner(
-        pretrained, InstructBlipForConditionalGeneration.from_pretrained, AutoProcessor.from_pretrained,
-        InstructBlipFamily(), "instructblip, InstructBlipForConditionalGeneration", allow_download,
-        **caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype),
-    )
+    return *load_pretrained(pretrained, InstructBlipForConditionalGeneration.from_pretrained,
+                            AutoProcessor.from_pretrained, "instructblip, InstructBlipForConditionalGeneration",
+                            allow_download), InstructBlipFamily()

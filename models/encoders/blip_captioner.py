@@ -6,14 +6,10 @@ of``) and the prompt stays in the returned caption, as BLIP was trained.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from transformers import AutoProcessor, BlipConfig, BlipForConditionalGeneration, BlipImageProcessor, BlipProcessor
 
-from models.encoders.captioner import Captioner, CaptionFamily, load_captioner
+from models.encoders.captioner import CaptionFamily, load_pretrained, register_captioner
 from models.encoders.preprocess import seeded
-from models.encoders.registry import register
 from models.encoders.tiny_text import TINY_WORDS, word_tokenizer
 
 # The in-code vocabulary of the tiny captioner: the special tokens first, at fixed ids.
@@ -40,17 +36,8 @@ class BlipFamily(CaptionFamily):
         return processor(images=images, text=[prompt] * len(images), return_tensors="pt", **image_options)
 
 
-@register("captioner", "blip-tiny")
-def blip_tiny(
-    seed: int = 0,
-    image_size: int = 32,
-    max_new_tokens: int = 8,
-    prompt: str = "",
-    num_beams: int = 1,
-    batch_size: int | None = None,
-    generate_kwargs: Mapping[str, Any] | None = None,
-    dtype: str = "float32",
-) -> Captioner:
+@register_captioner("blip-tiny", max_new_tokens=8, dtype="float32")
+def blip_tiny(seed: int = 0, image_size: int = 32):
     """A random-initialised BLIP with a 40-word in-code vocabulary, for tests and the demo."""
     tokenizer = tiny_tokenizer()
     ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in
@@ -66,24 +53,11 @@ def blip_tiny(
     with seeded(seed):
         model = BlipForConditionalGeneration(config)
     processor = BlipProcessor(BlipImageProcessor(size={"height": image_size, "width": image_size}), tokenizer)
-    return Captioner(model.eval(), processor, BlipFamily(), prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype)
+    return model, processor, BlipFamily()
 
 
-@register("captioner", "blip")
-def blip(
-    pretrained: str = "Salesforce/blip-image-captioning-base",
-    prompt: str = "",
-    max_new_tokens: int = 20,
-    num_beams: int = 1,
-    batch_size: int | None = None,
-    generate_kwargs: Mapping[str, Any] | None = None,
-    allow_download: bool = False,
-    dtype: str = "auto",
-) -> Captioner:
+@register_captioner("blip")
+def blip(pretrained: str = "Salesforce/blip-image-captioning-base", allow_download: bool = False):
     """Pretrained BLIP captioning model from a local folder or the Hugging Face cache (offline)."""
-    return load_captioner(
-        pretrained, BlipForConditionalGeneration.from_pretrained, AutoProcessor.from_pretrained, BlipFamily(),
-        "blip, BlipForConditionalGeneration", allow_download,
-        prompt=prompt, max_new_tokens=max_new_tokens, num_beams=num_beams, batch_size=batch_size,
-        generate_kwargs=generate_kwargs, dtype=dtype,
-    )
+    return *load_pretrained(pretrained, BlipForConditionalGeneration.from_pretrained, AutoProcessor.from_pretrained,
+                            "blip, BlipForConditionalGeneration", allow_download), BlipFamily()

@@ -13,7 +13,9 @@ vary between runs.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -23,6 +25,7 @@ from transformers.image_utils import PILImageResampling
 
 from lightning_app.errors import ConfigError
 from models.encoders.base import FrozenEncoder
+from models.encoders.registry import register
 from models.encoders.weights import load_offline
 
 WHAT = "model.captioner"
@@ -136,22 +139,48 @@ class Captioner(FrozenEncoder):
         return captions
 
 
-def caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype) -> dict[str, Any]:
-    """A factory's generation options as ``Captioner`` keyword arguments."""
-    return {"prompt": prompt, "max_new_tokens": max_new_tokens, "num_beams": num_beams, "batch_size": batch_size,
-            "generate_kwargs": generate_kwargs, "dtype": dtype}
+@dataclass(frozen=True)
+class Generation:
+    """The generation options every captioner takes (see the module doc); a factory may change
+    their defaults (the tiny ones generate fewer tokens, in float32)."""
+
+    prompt: str | None = None
+    max_new_tokens: int = 20
+    num_beams: int = 1
+    batch_size: int | None = None
+    generate_kwargs: Mapping[str, Any] | None = None
+    dtype: str = "auto"
 
 
-def load_captioner(
-    pretrained: str,
-    load_model,
-    load_processor,
-    family: CaptionFamily,
-    model_desc: str,
-    allow_download: bool,
-    **options,
-) -> Captioner:
-    """A pretrained captioner from a local folder or the Hugging Face cache (offline)."""
+def register_captioner(name: str, **defaults):
+    """Register ``build(**own options) -> (model, processor, family)`` as the captioner factory
+    ``name``. The factory takes the builder's own options and ``Generation``'s, so every
+    captioner shares one set of generation options and the registry validates both by the
+    factory's signature."""
+    shared = {f.name: defaults.get(f.name, f.default) for f in fields(Generation)}
+    types = {f.name: f.type for f in fields(Generation)}
+
+    def decorate(build):
+        def factory(**options) -> Captioner:
+            generation = {key: options.pop(key) for key in list(options) if key in shared}
+            model, processor, family = build(**options)
+            return Captioner(model.eval(), processor, family, **{**shared, **generation})
+
+        own = list(inspect.signature(build).parameters.values())
+        factory.__signature__ = inspect.Signature(
+            own + [inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=value, annotation=types[key])
+                   for key, value in shared.items()]
+        )
+        factory.__doc__ = build.__doc__
+        register("captioner", name)(factory)
+        return build
+
+    return decorate
+
+
+def load_pretrained(pretrained: str, load_model, load_processor, model_desc: str, allow_download: bool):
+    """A pretrained captioner's (model, processor) from a local folder or the Hugging Face cache
+    (offline)."""
     model = load_offline(WHAT, pretrained, load_model, allow_download, model_desc)
     processor = load_offline(WHAT, pretrained, load_processor, allow_download, model_desc, "processor")
-    return Captioner(model.eval(), processor, family, **options)
+    return model, processor

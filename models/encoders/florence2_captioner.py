@@ -7,9 +7,6 @@ Florence-2 is prompted with a task token: ``<CAPTION>`` (default), ``<DETAILED_C
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from transformers import (
     AutoProcessor,
     BartConfig,
@@ -19,9 +16,8 @@ from transformers import (
     Florence2Processor,
 )
 
-from models.encoders.captioner import Captioner, CaptionFamily, caption_options, load_captioner
+from models.encoders.captioner import CaptionFamily, load_pretrained, register_captioner
 from models.encoders.preprocess import IMAGENET_MEAN, IMAGENET_STD, seeded
-from models.encoders.registry import register
 from models.encoders.tiny_text import TINY_WORDS, word_tokenizer
 
 TINY_ROLES = {"pad_token": "<pad>", "unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>"}
@@ -33,17 +29,8 @@ class Florence2Family(CaptionFamily):
     default_prompt = "<CAPTION>"
 
 
-@register("captioner", "florence2-tiny")
-def florence2_tiny(
-    seed: int = 0,
-    image_size: int = 32,
-    prompt: str | None = None,
-    max_new_tokens: int = 8,
-    num_beams: int = 1,
-    batch_size: int | None = None,
-    generate_kwargs: Mapping[str, Any] | None = None,
-    dtype: str = "float32",
-) -> Captioner:
+@register_captioner("florence2-tiny", max_new_tokens=8, dtype="float32")
+def florence2_tiny(seed: int = 0, image_size: int = 32):
     """A random-initialised Florence-2 (two DaViT stages, one-layer BART, width 32), in-code vocabulary."""
     tokenizer = word_tokenizer(("<pad>", "<unk>", "<s>", "</s>", "<image>"), TINY_ROLES, TINY_WORDS + TASK_WORDS,
                                extra_special_tokens={"image_token": "<image>"})
@@ -65,24 +52,11 @@ def florence2_tiny(
         image_mean=list(IMAGENET_MEAN), image_std=list(IMAGENET_STD), image_seq_length=(image_size // 8) ** 2 + 1,
     )
     processor = Florence2Processor(image_processor=image_processor, tokenizer=tokenizer)
-    return Captioner(model.eval(), processor, Florence2Family(),
-                     **caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype))
+    return model, processor, Florence2Family()
 
 
-@register("captioner", "florence2")
-def florence2(
-    pretrained: str = "florence-community/Florence-2-base",
-    prompt: str | None = None,
-    max_new_tokens: int = 20,
-    num_beams: int = 1,
-    batch_size: int | None = None,
-    generate_kwargs: Mapping[str, Any] | None = None,
-    allow_download: bool = False,
-    dtype: str = "auto",
-) -> Captioner:
+@register_captioner("florence2")
+def florence2(pretrained: str = "florence-community/Florence-2-base", allow_download: bool = False):
     """Pretrained Florence-2 from a local folder or the Hugging Face cache (offline)."""
-    return load_captioner(
-        pretrained, Florence2ForConditionalGeneration.from_pretrained, AutoProcessor.from_pretrained,
-        Florence2Family(), "florence2, Florence2ForConditionalGeneration", allow_download,
-        **caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype),
-    )
+    return *load_pretrained(pretrained, Florence2ForConditionalGeneration.from_pretrained, AutoProcessor.from_pretrained,
+                            "florence2, Florence2ForConditionalGeneration", allow_download), Florence2Family()

@@ -11,9 +11,6 @@ frame, at several times the cost.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from transformers import (
     AutoModelForImageTextToText,
     AutoProcessor,
@@ -25,9 +22,8 @@ from transformers import (
 )
 
 from lightning_app.errors import ConfigError
-from models.encoders.captioner import WHAT, Captioner, CaptionFamily, caption_options, load_captioner
+from models.encoders.captioner import WHAT, CaptionFamily, load_pretrained, register_captioner
 from models.encoders.preprocess import seeded
-from models.encoders.registry import register
 from models.encoders.tiny_text import TINY_WORDS, chat_template, word_tokenizer
 
 TINY_SPECIALS = ("<|endoftext|>", "<unk>", "<|im_start|>", "<end_of_utterance>", "<image>",
@@ -49,17 +45,8 @@ class SmolVLMFamily(CaptionFamily):
                          do_image_splitting=self.image_splitting, return_tensors="pt", **image_options)
 
 
-@register("captioner", "smolvlm-tiny")
-def smolvlm_tiny(
-    seed: int = 0,
-    image_size: int = 32,
-    prompt: str | None = None,
-    max_new_tokens: int = 8,
-    num_beams: int = 1,
-    batch_size: int | None = None,
-    generate_kwargs: Mapping[str, Any] | None = None,
-    dtype: str = "float32",
-) -> Captioner:
+@register_captioner("smolvlm-tiny", max_new_tokens=8, dtype="float32")
+def smolvlm_tiny(seed: int = 0, image_size: int = 32):
     """A random-initialised SmolVLM (v1 / Idefics3 layout: SigLIP-style vision tower, pixel
     shuffle by 2, one-layer Llama, width 32), in-code vocabulary and chat template."""
     roles = {"pad_token": "<|endoftext|>", "unk_token": "<unk>", "bos_token": "<|im_start|>",
@@ -85,8 +72,7 @@ def smolvlm_tiny(
     # image tokens per frame: (image_size / patch)^2 patches merged 2 x 2 by the pixel shuffle
     processor = Idefics3Processor(image_processor, tokenizer, image_seq_len=(image_size // 8) ** 2 // 4,
                                   chat_template=chat_template())
-    return Captioner(model.eval(), processor, SmolVLMFamily(),
-                     **caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype))
+    return model, processor, SmolVLMFamily()
 
 
 def _load_processor(path: str, **kw):
@@ -96,21 +82,10 @@ def _load_processor(path: str, **kw):
         raise ConfigError(f"{WHAT}: the smolvlm processor needs a missing package ({exc}); pip install num2words") from exc
 
 
-@register("captioner", "smolvlm")
-def smolvlm(
-    pretrained: str = "HuggingFaceTB/SmolVLM-256M-Instruct",
-    prompt: str | None = None,
-    max_new_tokens: int = 30,
-    num_beams: int = 1,
-    batch_size: int | None = None,
-    generate_kwargs: Mapping[str, Any] | None = None,
-    image_splitting: bool = False,
-    allow_download: bool = False,
-    dtype: str = "auto",
-) -> Captioner:
+@register_captioner("smolvlm", max_new_tokens=30)
+def smolvlm(pretrained: str = "HuggingFaceTB/SmolVLM-256M-Instruct", image_splitting: bool = False,
+            allow_download: bool = False):
     """Pretrained SmolVLM / SmolVLM2 from a local folder or the Hugging Face cache (offline)."""
-    return load_captioner(
-        pretrained, AutoModelForImageTextToText.from_pretrained, _load_processor, SmolVLMFamily(image_splitting),
-        "smolvlm, Idefics3ForConditionalGeneration / SmolVLMForConditionalGeneration", allow_download,
-        **caption_options(prompt, max_new_tokens, num_beams, batch_size, generate_kwargs, dtype),
-    )
+    return *load_pretrained(pretrained, AutoModelForImageTextToText.from_pretrained, _load_processor,
+                            "smolvlm, Idefics3ForConditionalGeneration / SmolVLMForConditionalGeneration",
+                            allow_download), SmolVLMFamily(image_splitting)
