@@ -152,8 +152,9 @@ def write_real_size_cache(directory: Path, videos: int, windows_per_video: int =
     import numpy as np
 
     from datamodules.feature_cache import FeatureCache, key_content
+    from datamodules.windows import WindowSpec
 
-    cache = FeatureCache(directory, key_content(TINY, 64, 32, {"video": 16, "image": 16, "text": 4}, 288))
+    cache = FeatureCache(directory, key_content(TINY, WindowSpec(64, 32, {"video": 16, "image": 16, "text": 4}, 288)))
     cache.prepare()
     rng = np.random.default_rng(0)
     source = directory / "source.mp4"

@@ -150,7 +150,7 @@ def window_items(paths: list[Path], open_readers: int = 0):
     from datamodules.labels import constant_targets
     from datamodules.video_io import probe_video
     from datamodules.window_dataset import WindowDataset, WindowItem
-    from datamodules.windows import window_indices, window_starts
+    from datamodules.windows import WindowSpec, window_indices, window_starts
 
     items, targets = [], {}
     for index, path in enumerate(paths):
@@ -159,7 +159,7 @@ def window_items(paths: list[Path], open_readers: int = 0):
         for start in window_starts(frames, WINDOW, STRIDE):
             items.append(WindowItem(index, path.name, path, start, min(start + WINDOW, frames), np.zeros(1, np.float32),
                                     window_indices(start, WINDOW, COUNTS, frames)))
-    return WindowDataset(items, targets, WINDOW, FRAME_SIZE, open_readers)
+    return WindowDataset(items, targets, WindowSpec(WINDOW, STRIDE, COUNTS, FRAME_SIZE), open_readers)
 
 
 def training_pipeline(dataset, workers: int, order: str, cpu: dict | None = None, on_batch=None) -> float:
@@ -171,6 +171,7 @@ def training_pipeline(dataset, workers: int, order: str, cpu: dict | None = None
     when given, is called with each batch of the timed epoch."""
     import torch
 
+    from datamodules.batch import collate_windows
     from datamodules.eval_order import ContiguousRunSampler
     from datamodules.samplers import EpochSeededRandomSampler
     from datamodules.video_order import VideoOrderSampler
@@ -184,7 +185,7 @@ def training_pipeline(dataset, workers: int, order: str, cpu: dict | None = None
     else:
         sampler = EpochSeededRandomSampler(dataset)
     loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH_SIZE, sampler=sampler, num_workers=workers,
-                                         persistent_workers=workers > 0)
+                                         collate_fn=collate_windows, persistent_workers=workers > 0)
     pids = [os.getpid()]
     for epoch in range(2):
         getattr(sampler, "set_epoch", lambda epoch: None)(epoch)

@@ -1,10 +1,10 @@
 """Plots of a validation or test run, as PNG files in the run folder and images in W&B.
 
-Violence: confusion matrix (at the model's threshold), ROC and precision-recall curves, over
-windows. Valence-arousal: predicted vs true scatter over windows, and a per-video timeline of
-predicted vs true valence and arousal over frames (the first ``max_videos`` videos).
-Drawn at the end of ``validate`` and ``test`` runs, including the validation of the best
-checkpoint that closes a ``fit``; not after every training epoch.
+The task's ``plot_kind`` picks them. Classification (violence): confusion matrix (at the model's threshold), ROC and
+precision-recall curves, over windows. Regression (valence-arousal): predicted vs true scatter over windows, and a
+per-video timeline of predicted vs true values over frames (the first ``max_videos`` videos). Drawn at the end of
+``validate`` and ``test`` runs, including the validation of the best checkpoint that closes a ``fit``; not after
+every training epoch.
 """
 
 from __future__ import annotations
@@ -18,19 +18,12 @@ from lightning.pytorch.loggers import WandbLogger
 from torchmetrics.functional.classification import binary_confusion_matrix, binary_precision_recall_curve, binary_roc
 
 from callbacks.run_summary import run_dir
+from lightning_app.plots import pyplot, save_figure
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def violence_plots(directory: Path, stage: str, preds: torch.Tensor, targets: torch.Tensor, threshold: float) -> list[Path]:
-    plt = _pyplot()
+def classification_plots(directory: Path, stage: str, preds: torch.Tensor, targets: torch.Tensor,
+                         threshold: float) -> list[Path]:
+    plt = pyplot()
     p, t = preds[:, 0].float(), targets[:, 0].int()
     paths = []
     matrix = binary_confusion_matrix(p, t, threshold=threshold).numpy()
@@ -43,31 +36,30 @@ def violence_plots(directory: Path, stage: str, preds: torch.Tensor, targets: to
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
     axis.set_title(f"{stage} windows, threshold {threshold:g}", fontsize=9)
-    paths.append(_save(figure, directory / f"{stage}_confusion_matrix.png", plt))
+    paths.append(save_figure(figure, directory / f"{stage}_confusion_matrix.png"))
     if t.min() != t.max():  # curves need both classes
         fpr, tpr, _ = binary_roc(p, t)
-        figure, axis = plt.subplots(figsize=(3.6, 3.2), dpi=100)
-        axis.plot(fpr.numpy(), tpr.numpy())
-        axis.plot([0, 1], [0, 1], color="grey", linestyle=":")
-        axis.set_xlabel("false positive rate")
-        axis.set_ylabel("true positive rate")
-        axis.set_title(f"{stage} ROC", fontsize=9)
-        paths.append(_save(figure, directory / f"{stage}_roc.png", plt))
         precision, recall, _ = binary_precision_recall_curve(p, t)
-        figure, axis = plt.subplots(figsize=(3.6, 3.2), dpi=100)
-        axis.plot(recall.numpy(), precision.numpy())
-        axis.set_xlabel("recall")
-        axis.set_ylabel("precision")
-        axis.set_title(f"{stage} precision-recall", fontsize=9)
-        paths.append(_save(figure, directory / f"{stage}_precision_recall.png", plt))
+        for x, y, (x_label, y_label), name, title in (
+                (fpr, tpr, ("false positive rate", "true positive rate"), "roc", "ROC"),
+                (recall, precision, ("recall", "precision"), "precision_recall", "precision-recall")):
+            figure, axis = plt.subplots(figsize=(3.6, 3.2), dpi=100)
+            axis.plot(x.numpy(), y.numpy())
+            if name == "roc":  # chance
+                axis.plot([0, 1], [0, 1], color="grey", linestyle=":")
+            axis.set_xlabel(x_label)
+            axis.set_ylabel(y_label)
+            axis.set_title(f"{stage} {title}", fontsize=9)
+            paths.append(save_figure(figure, directory / f"{stage}_{name}.png"))
     return paths
 
 
-def valence_arousal_plots(directory: Path, stage: str, gathered: dict, max_videos: int) -> list[Path]:
-    plt = _pyplot()
+def regression_plots(directory: Path, stage: str, gathered: dict, names: tuple[str, ...],
+                     max_videos: int) -> list[Path]:
+    plt = pyplot()
     _, preds, targets = gathered["windows"]
     figure, axes = plt.subplots(1, 2, figsize=(7, 3.4), dpi=100)
-    for column, (axis, name) in enumerate(zip(axes, ("valence", "arousal"))):
+    for column, (axis, name) in enumerate(zip(axes, names)):
         axis.scatter(targets[:, column].numpy(), preds[:, column].numpy(), s=6, alpha=0.6)
         axis.plot([-1, 1], [-1, 1], color="grey", linestyle=":")
         axis.set_xlim(-1.05, 1.05)
@@ -75,7 +67,7 @@ def valence_arousal_plots(directory: Path, stage: str, gathered: dict, max_video
         axis.set_xlabel(f"true {name}")
         axis.set_ylabel(f"predicted {name}")
     figure.suptitle(f"{stage} windows", fontsize=9)
-    paths = [_save(figure, directory / f"{stage}_va_scatter.png", plt)]
+    paths = [save_figure(figure, directory / f"{stage}_va_scatter.png")]
     frame_preds, frame_targets = gathered["frames"]
     videos, frames = gathered["frame_ids"]
     chosen = torch.unique(videos)[:max_videos].tolist()
@@ -85,23 +77,17 @@ def valence_arousal_plots(directory: Path, stage: str, gathered: dict, max_video
             rows = videos == video
             order = torch.argsort(frames[rows])
             x = frames[rows][order].numpy()
-            for column, (name, colour) in enumerate((("valence", "tab:blue"), ("arousal", "tab:orange"))):
-                axis.plot(x, frame_targets[rows][order][:, column].numpy(), color=colour, linewidth=1, label=f"true {name}")
+            for column, (name, colour) in enumerate(zip(names, ("tab:blue", "tab:orange"))):
+                axis.plot(x, frame_targets[rows][order][:, column].numpy(), color=colour, linewidth=1,
+                          label=f"true {name}")
                 axis.plot(x, frame_preds[rows][order][:, column].numpy(), color=colour, linestyle="--", linewidth=1,
                           label=f"predicted {name}")
             axis.set_ylim(-1.05, 1.05)
             axis.set_ylabel(f"video {video}")
         axes[0, 0].legend(fontsize=7, ncol=4, loc="upper right")
         axes[-1, 0].set_xlabel("frame")
-        paths.append(_save(figure, directory / f"{stage}_va_timelines.png", plt))
+        paths.append(save_figure(figure, directory / f"{stage}_va_timelines.png"))
     return paths
-
-
-def _save(figure, path: Path, plt) -> Path:
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-    return path
 
 
 class EvaluationPlots(pl.Callback):
@@ -115,11 +101,12 @@ class EvaluationPlots(pl.Callback):
         if trainer.global_rank != 0 or not gathered or len(gathered["windows"][1]) == 0:
             return
         directory.mkdir(parents=True, exist_ok=True)
-        if pl_module.task.name == "violence":
-            self.paths = violence_plots(directory, stage, gathered["windows"][1], gathered["windows"][2],
-                                        pl_module.task.threshold)
+        task = pl_module.task
+        if task.plot_kind == "classification":
+            self.paths = classification_plots(directory, stage, gathered["windows"][1], gathered["windows"][2],
+                                              task.threshold)
         else:
-            self.paths = valence_arousal_plots(directory, stage, gathered, self.max_videos)
+            self.paths = regression_plots(directory, stage, gathered, task.prediction_names, self.max_videos)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_image(key=f"{stage}/plots", images=[str(p) for p in self.paths],

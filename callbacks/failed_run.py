@@ -1,10 +1,7 @@
-"""A run that fails before it produced anything leaves no empty run behind.
-
-A bad data root or a bad config value found while setting up ends a run before its first
-checkpoint, metric row or summary. Lightning's ``on_exception`` hook then removes the empty
-version folder the run made (never one that holds a checkpoint, metrics or a summary, and never
-the folder of a resumed fit), and finishes its W&B run with exit code 1, so the W&B UI shows
-it as failed (an offline one too, once synced).
+"""A run that fails before it produced anything (e.g. a bad data root or config value found while setting up)
+leaves no empty run behind: ``on_exception`` removes the empty version folder the run made (never one that holds a
+checkpoint, metrics or a summary, nor the folder of a resumed fit), and finishes its W&B run with exit code 1, so
+the W&B UI shows it as failed (an offline one too, once synced).
 """
 
 from __future__ import annotations

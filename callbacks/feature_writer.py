@@ -20,29 +20,24 @@ RANK_REPORT = "extract_report.{job}.rank{rank}.json"
 
 
 class FeatureCacheWriter(Callback):
-    """Puts each video's chunks together (chunks of several videos arrive interleaved, one or
-    a list of them per batch, each video's in order) and writes the video's file the moment
-    its last chunk is in, so an interrupted run keeps it. Records failures: a video that fails
-    part way is dropped, chunks and all. Leaves a per-rank report (videos done, failures,
-    seconds spent decoding, encoding and writing, and waiting for frames) in the cache folder
-    for the command to merge.
+    """Puts each video's chunks together (chunks of several videos arrive interleaved, one or a list of them per
+    batch, each video's in order) and writes the video's file the moment its last chunk is in, so an interrupted run
+    keeps it. A video that fails part way is dropped, chunks and all. Leaves a per-rank report (videos done,
+    failures, seconds spent decoding, encoding, writing and waiting for frames) in the cache folder for the command
+    to merge. ``wait_for_frames`` is how long the encoders sat idle before each chunk; a large share of the run says
+    more decoding workers (``--data.num_workers``) would speed extraction up.
 
-    ``wait_for_frames`` is how long the encoders sat idle between chunks: from the end of one
-    chunk (written) to the start of the next (decoded, on the device), and from the start to
-    the first chunk. Near zero, decoding keeps up with the encoders; a large share of the run
-    says more decoding workers (``--data.num_workers``) would speed extraction up.
-
-    A plain callback, not a ``BasePredictionWriter``: it needs no sample indices, which
-    Lightning cannot track for the iterable dataset that ``extract`` predicts over."""
+    A plain callback, not a ``BasePredictionWriter``: it needs no sample indices, which Lightning cannot track for
+    the iterable dataset that ``extract`` predicts over."""
 
     def __init__(self, cache: FeatureCache, job: str, claims: Optional[VideoClaims] = None):
         super().__init__()
         self.cache = cache
         self.job = job  # this extract job's id, in its report files' names
         self.claims = claims  # released once a video is written (or has failed)
-        self.report: dict[str, Any] = {"done": [], "errors": [], "seconds": {"decode": 0.0, "encode": 0.0, "write": 0.0,
-                                                                     "wait_for_frames": 0.0},
-                                       "windows": 0, "frames_decoded": 0}
+        self.report: dict[str, Any] = {
+            "done": [], "errors": [], "seconds": {"decode": 0.0, "encode": 0.0, "write": 0.0, "wait_for_frames": 0.0},
+            "windows": 0, "frames_decoded": 0}
         self._idle_since: float | None = None
         self._parts: dict[str, list[dict[str, Any]]] = {}  # chunks of the videos not complete yet
         self._failed: set[str] = set()

@@ -15,9 +15,9 @@ from lightning_app.files import atomic_write_text
 
 
 class WindowPredictionWriter(BasePredictionWriter):
-    """One row per window, in dataset order: video, first frame, end frame (exclusive), then
-    the task's predictions and targets (``probability``, ``label`` for violence; ``valence``,
-    ``arousal``, ``target_valence``, ``target_arousal`` for valence-arousal).
+    """One row per window, in dataset order: video, first frame, end frame (exclusive), then the task's predictions
+    and targets (``probability``, ``label`` for violence; ``valence``, ``arousal``, ``target_valence``,
+    ``target_arousal`` for valence-arousal).
 
     Args:
         output_dir: folder of the CSV; defaults to the run's log directory.
@@ -49,10 +49,9 @@ class WindowPredictionWriter(BasePredictionWriter):
 
 
 def in_dataset_order(rows: list, batch_indices) -> list:
-    """``rows`` (one per window, in the order the loader gave them) sorted by dataset index,
-    each index once (a DDP sampler pads a rank with repeated windows), when Lightning knows
-    every batch's indices; else as they came. DataLoader workers may read the windows in
-    another order than the dataset's (``datamodules/eval_order.py``)."""
+    """``rows`` (one per window, in the order the loader gave them, which may not be the dataset's:
+    ``datamodules/eval_order.py``) sorted by dataset index, each index once (a DDP sampler pads a rank with repeated
+    windows), when Lightning knows every batch's indices; else as they came."""
     flat = [index for batch in batch_indices or [] for index in (batch if isinstance(batch, list) else [batch])]
     if len(flat) != len(rows) or not all(isinstance(index, int) for index in flat):
         return rows

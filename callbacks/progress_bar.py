@@ -1,12 +1,10 @@
 """The default progress bar: Lightning's rich bar, redrawn at most a few times a second.
 
-Lightning's ``RichProgressBar`` updates its task, gathers the logged metrics (an ``.item()``
-per progress-bar metric) and refreshes the display after every batch. With a model whose
-step takes a few milliseconds that is a large share of the step (``benchmarks/README.md``,
-"Framework overhead"). This bar does that per-batch work only when ``interval_s`` has passed since the last time, and
-always on an epoch's last batch, so what it shows is at most ``interval_s`` old. Where the
-number of batches is not known in advance (``extract`` predicts over an iterable dataset),
-the last batch is drawn when prediction ends.
+Lightning's ``RichProgressBar`` updates its task, gathers the logged metrics (an ``.item()`` per progress-bar metric)
+and refreshes the display after every batch, a large share of a small model's step. This bar does that work only
+when ``interval_s`` has passed since the last time, and always on an epoch's last batch, so what it shows is at most
+``interval_s`` old. Where the number of batches is not known in advance (``extract`` predicts over an iterable
+dataset), the last batch is drawn when prediction ends.
 """
 
 from __future__ import annotations
@@ -26,9 +24,8 @@ class ThrottledRichProgressBar(RichProgressBar):
         self._undrawn_predict_batch: tuple | None = None
 
     def _due(self, batch_idx: int, total: Callable[[], Optional[float]]) -> bool:
-        """Whether to draw this batch. A disabled bar (every DDP rank but 0) never draws, and
-        must not ask for the batch totals: they are only known once a drawing bar has started
-        its evaluation task."""
+        """Whether to draw this batch. A disabled bar (every DDP rank but 0) never draws, and must not ask for the
+        batch totals: they are only known once a drawing bar has started its evaluation task."""
         if self.is_disabled:
             return False
         now = time.monotonic()

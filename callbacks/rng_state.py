@@ -1,20 +1,17 @@
 """Random-number state in checkpoints, so that a resumed fit continues as if never stopped.
 
-Lightning restores weights, optimiser, loops and callback states from a checkpoint, but not the
-random generators: a fit resumed from ``last.ckpt`` would shuffle its next epoch and draw its
-augmentation noise differently from the run that was interrupted. This callback stores every
-rank's generator states (python, numpy, torch CPU and, where present, CUDA) when a checkpoint is
-written and puts them back at the start of the first training epoch after a restore.
+Lightning restores weights, optimiser, loops and callback states, but not the random generators: a fit resumed from
+``last.ckpt`` would shuffle its next epoch and draw its augmentation noise differently from the interrupted run.
+This callback stores every rank's generator states (python, numpy, torch CPU and, where present, CUDA) with each
+checkpoint and puts them back at the start of the first training epoch after a restore.
 
-It restores at ``on_train_epoch_start``, not on load: between loading and the first epoch the
-resumed run does work the uninterrupted run did not do at that point (the sanity-check
-validation, which draws a DataLoader seed), and that must not shift the generators. The state
-saved at the end of epoch k's validation is exactly the state epoch k + 1 starts from, since
-nothing between validation end and the next epoch's start draws random numbers.
+It restores at ``on_train_epoch_start``, not on load: in between, the resumed run does work the uninterrupted run
+did not (the sanity-check validation, which draws a DataLoader seed), and that must not shift the generators. The
+state saved at the end of epoch k's validation is exactly the state epoch k + 1 starts from, since nothing in
+between draws random numbers.
 
-Under DDP each rank's state is gathered into the checkpoint and every rank gets its own back;
-a run resumed on a different number of ranks restores none (with a warning) and stays correct,
-only not bit-identical.
+Under DDP each rank's state is gathered into the checkpoint and every rank gets its own back; a run resumed on a
+different number of ranks restores none (with a warning) and stays correct, only not bit-identical.
 """
 
 from __future__ import annotations
@@ -29,8 +26,8 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 
 def capture() -> dict[str, Any]:
-    """This process's generator states, as tensors and ints only: checkpoints load with
-    ``weights_only=True``, which refuses numpy arrays and arbitrary tuples."""
+    """This process's generator states, as tensors and ints only: checkpoints load with ``weights_only=True``,
+    which refuses numpy arrays and arbitrary tuples."""
     version, internal, gauss = random.getstate()
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {

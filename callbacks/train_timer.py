@@ -1,10 +1,9 @@
 """Time spent in each training epoch's steps, for throughput figures and benchmarks.
 
-Measured from the start of the training epoch to the end of its last optimiser step: batch
-loading, forward, backward, optimiser and per-step hooks, but not the validation that
-Lightning runs inside the epoch, nor checkpoint saving. Each epoch's figures are logged as
-``time/train_step_ms`` and ``time/train_epoch_s`` and written to ``timing.json`` in the run
-folder when the fit ends.
+Measured from the start of the training epoch to the end of its last optimiser step: batch loading, forward,
+backward, optimiser and per-step hooks, but not the validation Lightning runs inside the epoch, nor checkpoint
+saving. Each epoch's figures are logged as ``time/train_step_ms`` and ``time/train_epoch_s`` and written to
+``timing.json`` in the run folder when the fit ends.
 
     python -m lightning_app fit --config dvd.yaml --trainer.callbacks+=callbacks.TrainTimer
 """

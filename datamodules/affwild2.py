@@ -7,16 +7,14 @@
         Validation_Set/<video>.txt
         Test_Set/<video>.txt                          (optional)
 
-An annotation file has the header ``valence,arousal`` and one line per video frame, values
-in [-1, 1]; -5 marks a frame without a valid annotation (ignored in targets, loss and
-metrics). A video with two annotated faces has two files, ``<video>_left.txt`` and
-``<video>_right.txt``: each is its own record, and both stay in one fold.
+An annotation file has the header ``valence,arousal`` and one line per video frame, values in
+[-1, 1]; -5 marks a frame without a valid annotation (ignored in targets, loss and metrics).
+``<video>_left.txt`` and ``<video>_right.txt`` are two faces of one video: two records, one fold.
 
-Choices, documented here and in the README:
-* A video without an annotation file is left out and counted (the challenge's test videos).
-* An annotation file without its video, a line that does not parse, a value outside [-1, 1]
-  other than -5, or a frame count off by more than ``max_frame_mismatch``: an error naming
-  the file and line, or, with ``on_bad_video: skip``, the record is left out and counted.
+Videos without an annotation file (the challenge's test videos) are left out and counted. An
+annotation file without its video, an unparsable line, a value outside [-1, 1] other than -5, or
+a frame count off by over ``max_frame_mismatch`` is an error naming the file (with
+``on_bad_video: skip``, the record is left out with a warning).
 """
 
 from __future__ import annotations
@@ -117,15 +115,14 @@ def read_layout(root: Path, annotations_dir: Optional[str], tolerance: int, on_b
 class AffWild2DataModule(WindowDataModule):
     """Valence-arousal windows from the Aff-Wild2 layout (see the module docstring).
 
-    Args (besides ``WindowDataModule``'s):
+    Args:
         annotations_dir: the ``VA_Estimation_Challenge`` folder, relative to ``root``
             (default: looked for in the two usual places).
         max_frame_mismatch: annotation lines may differ from the video's frame count by this
             many frames (extra lines dropped, missing frames invalid); more is an error.
 
-    Window target: the mean (valence, arousal) of the window's valid frames; windows without
-    a valid frame are skipped and counted. With ``split_mode: official`` training uses
-    Train_Set and validation Validation_Set.
+    The window target is the mean (valence, arousal) of its valid frames (``va_window_target``).
+    ``split_mode: official`` trains on Train_Set and validates on Validation_Set.
     """
 
     task = "valence_arousal"

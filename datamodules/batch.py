@@ -1,29 +1,55 @@
-"""The batch contract: the stream names, and how each stream's frames come out of a batch.
+"""The batch contract: the stream names, and the one layout in which every path (training,
+validation, extraction, batch inference, streaming) hands windows' frames to the model:
 
-Every path that hands windows to the model (training, validation, extraction, batch inference,
-streaming) gives it the same layout: a batch's distinct decoded frames once, in ``frames``,
-and per stream the rows of ``frames`` each window reads, in ``stream_rows``.
+* ``frames``: (F, S, S, 3) uint8, the distinct decoded frames of all the batch's windows, once;
+* ``stream_rows``: per stream, (B, T) long, the rows of ``frames`` each window reads.
+
+Overlapping windows, and streams that read the same frames (all 16 image frames are video
+frames, by default), share rows, so each frame crosses from a DataLoader worker and to the GPU
+once. ``join_windows`` joins batches (a dataset item is a batch of one window). A batch from the
+feature cache holds ``features`` (per stream, (B, T, d) float32) in place of both.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
+from torch.utils.data import default_collate
 
 # the three streams of a window, in the order the model, the cache and the outputs use
 STREAMS = ("video", "image", "text")
+# the keys of a batch that hold its frames (joined by ``join_windows``, not stacked)
+FRAME_KEYS = ("frames", "stream_rows")
 
 
-def stream_frames(sample: dict) -> dict[str, torch.Tensor]:
-    """Each stream's frames of a ``WindowDataset`` batch, (B, T, S, S, 3), or item, (T, S, S, 3),
-    picked from its shared ``frames`` by ``stream_rows``, on the device they are on; also of a
-    chunk of ``extract``'s windows, whose rows (B, T) index one ``frames`` (F, S, S, 3) they
-    all share. Whole frames are copied with ``index_select`` (fast on CPU and GPU)."""
-    frames, rows = sample["frames"], sample["stream_rows"]
-    if frames.dim() == 4:  # one item, or windows sharing one set of frames
-        return {name: frames.index_select(0, r.to(frames.device).flatten()).view(*r.shape, *frames.shape[1:])
-                for name, r in rows.items()}
-    size, slots = frames.shape[:2]
-    flat = frames.flatten(0, 1)
-    offsets = torch.arange(size, device=frames.device).unsqueeze(1) * slots
-    return {name: flat.index_select(0, (r.to(frames.device) + offsets).flatten()).view(size, r.shape[1], *frames.shape[2:])
-            for name, r in rows.items()}
+def join_windows(parts: Sequence[dict]) -> dict:
+    """Several parts' ``frames`` and ``stream_rows`` as one: the frames one after another, each
+    part's rows shifted to where its frames now stand. Parts of one frame count are stacked by
+    ``default_collate`` (into shared memory, in a DataLoader worker) and flattened, a view."""
+    frames = [part["frames"] for part in parts]
+    if len({tuple(f.shape) for f in frames}) == 1:
+        joined = default_collate(frames).flatten(0, 1)
+    else:
+        joined = torch.cat(frames)
+    offsets = torch.tensor([0] + [len(f) for f in frames[:-1]]).cumsum(0)
+    rows = {name: torch.cat([part["stream_rows"][name] + offset for part, offset in zip(parts, offsets)])
+            for name in parts[0]["stream_rows"]}
+    return {"frames": joined, "stream_rows": rows}
+
+
+def collate_windows(items: Sequence[dict]) -> dict:
+    """The DataLoader's ``collate_fn``: items' frames joined (``join_windows``), the rest stacked."""
+    batch = default_collate([{k: v for k, v in item.items() if k not in FRAME_KEYS} for item in items])
+    if "frames" in items[0]:
+        batch.update(join_windows(items))
+    return batch
+
+
+def stream_frames(batch: dict) -> dict[str, torch.Tensor]:
+    """Each stream's frames, (B, T, S, S, 3), picked from the batch's ``frames`` by its
+    ``stream_rows``, on the device the frames are on. Whole frames are copied with
+    ``index_select`` (fast on CPU and GPU; indexing with a list goes element by element)."""
+    frames = batch["frames"]
+    return {name: frames.index_select(0, rows.to(frames.device).flatten()).view(*rows.shape, *frames.shape[1:])
+            for name, rows in batch["stream_rows"].items()}

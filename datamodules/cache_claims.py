@@ -1,14 +1,13 @@
 """Claims that let independent ``extract`` jobs share one feature cache, each video encoded once.
 
-Two jobs on one ``--data.cache_dir`` (two SLURM array tasks, two users) would otherwise both
-encode every video. Before decoding a video a job creates ``claims/<video>.claim`` in the cache
-folder, atomically (``O_EXCL``): whoever creates it owns the video; the others skip it. The owner
-touches the claim as it goes and removes it once the video's features are written.
+Before decoding a video, a job (a SLURM array task, another user's) creates ``claims/<video>.claim``
+atomically (``O_EXCL``): whoever creates it owns the video, the others skip it. The owner touches
+the claim as it goes and removes it once the video's features are written.
 
 A claim is stale, and may be taken over, when its owner is a process of this machine that no
 longer runs, or when it has not been touched for ``stale_after_s`` (a job killed on another
-node). Taking a stale claim over happens under a lock file (``fcntl.flock``), which checks the
-claim again, so two jobs never both take the same stale claim.
+node). Taking over happens under a lock file (``fcntl.flock``) and checks the claim again, so
+two jobs never both take the same stale claim.
 """
 
 from __future__ import annotations
@@ -25,8 +24,7 @@ from datamodules.feature_cache import file_stem, process_alive
 
 CLAIMS_DIR = "claims"
 TAKEOVER_LOCK = ".takeover.lock"
-# a claim untouched this long belongs to a job that died elsewhere (the owner touches it at
-# every chunk it decodes, seconds apart even with the real encoders)
+# a claim untouched this long belongs to a job that died elsewhere (its owner touches it every chunk)
 STALE_AFTER_S = 600.0
 
 
@@ -47,8 +45,7 @@ class VideoClaims:
             return True
         if not self.is_stale(path):
             return False
-        # Taking over, one process at a time: under the lock the claim is looked at again, so
-        # a claim another process has just taken over is seen fresh and kept.
+        # one process at a time; looked at again under the lock, a claim just taken over is fresh
         with open(self.directory / TAKEOVER_LOCK, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:

@@ -9,10 +9,9 @@ from datamodules.synthetic_videos import write_synthetic_dataset
 
 
 class SyntheticVideoDataModule(DVDDataModule):
-    """Writes ``datamodules/synthetic_videos.py``'s clips into ``root`` unless its manifest
-    exists, then behaves like ``DVDDataModule``.
+    """A ``DVDDataModule`` that writes the synthetic clips into ``root`` unless its manifest exists.
 
-    Args (besides the parent's):
+    Args:
         num_clips: number of clips, half of them violent.
         clip_size: frame width and height of the written clips, in pixels.
         fps: frame rate of the written clips.

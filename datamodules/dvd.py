@@ -1,31 +1,26 @@
-"""DVD-style violence datasets: a folder of videos and a manifest CSV.
-
-The manifest (``manifest.csv`` in the data root unless ``--data.manifest`` says otherwise)
-has a header row and one row per video::
+"""DVD-style violence datasets: a folder of videos and a manifest CSV (``--data.manifest``,
+``manifest.csv`` in the data root by default) with a header row and one row per video::
 
     video,fold,segments
     clips/fight_001.mp4,0,12-40;100-130
     clips/walk_017.mp4,3,
     clips/street_002.mp4,1,0-64
 
-Columns:
-
-* ``video`` (required): path relative to the data root; a path leading outside the root
-  (absolute, or through ``..``) is refused unless ``--data.allow_outside_root true``.
-* one label column (the first present, in this order):
-  ``segments``: violent frame ranges ``START-END`` (0-based, END exclusive) joined by ``;``,
-  empty for a non-violent video; ``frame_labels``: path (relative to the root) of a text
-  file with one 0/1 per frame; ``label``: one 0/1 for the whole video.
-* Each video once: two rows naming the same file are an error. A row whose video is missing
-  is an error, or, with ``--data.on_bad_video skip``, left out and counted with the unreadable
-  videos in ``folds.json``.
-* ``fold`` (optional): fixes the folds; without it folds are assigned (seeded, stratified
-  by whether a video has any violent frame).
+* ``video`` (required): path relative to the data root, each video once; a path leading
+  outside the root (absolute, or through ``..``) is refused unless ``--data.allow_outside_root``.
+* one label column (the first present, in this order): ``segments``, violent frame ranges
+  ``START-END`` (0-based, END exclusive) joined by ``;``, empty for a non-violent video;
+  ``frame_labels``, a text file (relative to the root) with one 0/1 per frame; ``label``, one
+  0/1 for the whole video.
+* ``fold`` (optional): fixes the folds; without it folds are assigned (seeded, stratified by
+  whether a video has any violent frame).
+* A missing video is an error, or, with ``--data.on_bad_video skip``, left out and counted in
+  ``folds.json``.
 * ``split`` (optional): ``train`` / ``val`` / ``test``; ``test`` videos are held out of the
   folds, and ``--data.split_mode official`` trains on ``train`` and validates on ``val``.
 
-The released DVD annotations could not be checked from here. To adapt another format,
-rewrite ``row_labels`` below (one place): it turns one manifest row into frame labels.
+The released DVD annotations could not be checked from here. To adapt another format, rewrite
+``row_labels`` below, the one place that turns a manifest row into frame labels.
 """
 
 from __future__ import annotations
@@ -112,12 +107,9 @@ def row_labels(row: dict[str, str], root: Path, where: str, tolerance: int, allo
 def read_manifest(path: Path, root: Path, tolerance: int = 0, allow_outside: bool = False,
                   skipped: Optional[list[str]] = None) -> list[VideoRecord]:
     """Records of a manifest CSV, video paths resolved against ``root`` (and kept inside it
-    unless ``allow_outside``).
-
-    Two rows naming one file (``a.mp4`` and ``./a.mp4``, or through a link) are an error: the
-    video would be labelled twice and could land in two folds. A row whose video does not exist
-    is an error, or, when a ``skipped`` list is given, left out and described in it.
-    """
+    unless ``allow_outside``). Two rows naming one file (``a.mp4`` and ``./a.mp4``, or through a
+    link) are an error: the video would be labelled twice and could land in two folds. A row
+    whose video does not exist is an error, or, given a ``skipped`` list, described in it."""
     if not path.is_file():
         videos = [p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS] if root.is_dir() else []
         found = f"{len(videos)} video file(s) under {root} but " if videos else f"no videos under {root} and "
@@ -170,7 +162,7 @@ def write_manifest(path: str | Path, rows: list[dict]) -> None:
 class DVDDataModule(WindowDataModule):
     """Violence detection windows from a manifest (see the module docstring).
 
-    Args (besides ``WindowDataModule``'s):
+    Args:
         manifest: manifest CSV, relative to ``root``.
         violent_fraction: a window is violent when at least this fraction of its frames are.
         max_frame_mismatch: per-frame label files may differ from the video's frame count by

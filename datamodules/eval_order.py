@@ -1,15 +1,10 @@
 """The order of validation, test and predict windows read from videos (not from the cache).
 
-The dataset lists each video's windows in time order. Read in that order by one process, a
-reader kept open per video decodes each video once, front to back. But the DataLoader hands
-batch k to worker k mod W, and under DDP a ``DistributedSampler`` gives rank r every R-th
-window: each worker and each rank would then pass over every video, decoding it W (or R)
-times. Here each rank takes one contiguous run of the windows, and each of its workers one
-contiguous run of that, as long as the DataLoader's round robin gives it (``worker_shares``);
-the runs' batches are interleaved in the order the DataLoader hands them out.
-
-In one process with at most one worker the order is the dataset's own. Where a run starts
-inside a video, that worker's reader decodes the video's start before the run's first window.
+The dataset lists each video's windows in time order, so a reader kept open per video decodes
+each video once, front to back. But the DataLoader hands batch k to worker k mod W, and a
+``DistributedSampler`` gives rank r every R-th window: every worker and rank would decode every
+video. Here each rank takes one contiguous run of the windows, and each of its workers one
+contiguous run of that (``worker_shares`` long), interleaved as the DataLoader hands batches out.
 Metrics do not depend on the order (``EpochPredictions`` keys each window by video and first
 frame); the prediction writer puts rows back in dataset order.
 """
@@ -34,10 +29,9 @@ def contiguous_order(windows: range | list[int], batch_size: int, num_workers: i
 
 
 class ContiguousRunSampler(DistributedSampler):
-    """This rank's windows: a contiguous run, ``ceil(N / R)`` long (the last rank's is padded
-    with its own first windows, as ``DistributedSampler`` pads with the first of all), in
-    ``contiguous_order``. Not shuffled. A ``DistributedSampler``, so that Lightning keeps it
-    under DDP rather than wrapping it."""
+    """This rank's windows, not shuffled: a contiguous run ``ceil(N / R)`` long (the last rank's
+    padded with its own first windows), in ``contiguous_order``. A ``DistributedSampler``, so
+    that Lightning keeps it under DDP rather than wrapping it."""
 
     def __init__(self, num_windows: int, batch_size: int, num_workers: int, num_replicas: int = 1, rank: int = 0):
         super().__init__(range(num_windows), num_replicas=num_replicas, rank=rank, shuffle=False)

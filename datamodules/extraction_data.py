@@ -1,21 +1,14 @@
-"""What ``extract`` iterates over: every video's windows in chunks, each video decoded front to
-back once.
-
-``VideoChunkStream`` is the extraction DataLoader's dataset (``VideoChunkLoader``). Its
-DataLoader workers decode videos in parallel, each taking the next video not yet taken, while
-the encoders run in the main process; with no workers, a background thread decodes a chunk
-or two ahead of the encoders instead.
-"""
+"""What ``extract`` iterates over: every video's windows in chunks
+(``window_source.VideoWindowSource``), each video decoded front to back once, by DataLoader
+workers in parallel while the encoders run in the main process."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
@@ -23,8 +16,8 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from datamodules.balance import deal
 from datamodules.cache_claims import VideoClaims
 from datamodules.prefetch import prefetch
-from datamodules.video_io import SequentialFrameReader
-from datamodules.windows import WindowSpec, union_indices
+from datamodules.window_source import VideoWindowSource
+from datamodules.windows import WindowSpec
 from lightning_app.errors import DataError
 
 
@@ -32,57 +25,6 @@ from lightning_app.errors import DataError
 class VideoJob:
     name: str  # the video's name in the cache
     path: Path
-
-
-class VideoWindowSource:
-    """Iterating yields chunks of up to ``windows_per_chunk`` consecutive windows::
-
-        {"frames": (F, S, S, 3) uint8, "stream_rows": {"video": (B, Tv), "image": ..., "text": ...},
-         "starts": (B,), "ends": (B,), "text_frames": (B, Tt), "last": whether it is the video's last chunk}
-
-    ``frames`` holds the chunk's distinct sampled frames once, in time order, and
-    ``stream_rows`` each window's stream frames among them (``window_dataset.stream_frames``
-    picks them out, as it does for training batches): overlapping
-    windows share frames, so a chunk of 8 windows (64 frames, stride 32, 16/16/4 per stream)
-    carries 90 frames, not 288, from a DataLoader worker and to the GPU.
-    Frames shared by overlapping windows are decoded once; frames before the next chunk's
-    first index are released, so memory holds about one chunk of frames.
-    ``decode_seconds`` and ``num_frames`` are filled in while iterating.
-    """
-
-    def __init__(self, job: VideoJob, spec: WindowSpec, windows_per_chunk: int = 8):
-        self.job = job
-        self.spec = spec
-        self.windows_per_chunk = windows_per_chunk
-        self.decode_seconds = 0.0
-        self.num_frames = 0
-        self.frames_decoded = 0
-
-    def __iter__(self) -> Iterator[dict]:
-        started = time.perf_counter()
-        reader = SequentialFrameReader(self.job.path, self.spec.frame_size)
-        self.num_frames = len(reader)
-        starts = self.spec.starts(self.num_frames)
-        per_window = [self.spec.indices(s, self.num_frames) for s in starts]
-        self.decode_seconds += time.perf_counter() - started
-        for first in range(0, len(starts), self.windows_per_chunk):
-            started = time.perf_counter()
-            chunk = per_window[first : first + self.windows_per_chunk]
-            needed = union_indices({f"{i}{name}": idx for i, w in enumerate(chunk) for name, idx in w.items()})
-            position = {frame: row for row, frame in enumerate(needed)}
-            batch = {"frames": torch.from_numpy(reader.get(needed)),
-                     "stream_rows": {name: torch.tensor([[position[i] for i in w[name]] for w in chunk], dtype=torch.long)
-                              for name in self.spec.per_stream}}
-            chunk_starts = starts[first : first + self.windows_per_chunk]
-            batch["starts"] = np.asarray(chunk_starts, np.int64)
-            batch["text_frames"] = torch.tensor([w["text"] for w in chunk], dtype=torch.long)  # for a captions file
-            batch["ends"] = np.minimum(batch["starts"] + self.spec.window, self.num_frames)
-            batch["last"] = first + self.windows_per_chunk >= len(starts)
-            if first + self.windows_per_chunk < len(starts):
-                reader.release_before(min(min(idx) for idx in per_window[first + self.windows_per_chunk].values()))
-            self.frames_decoded = reader.decoded
-            self.decode_seconds += time.perf_counter() - started
-            yield batch
 
 
 def _file_size(path: Path) -> int:
@@ -93,9 +35,8 @@ def _file_size(path: Path) -> int:
 
 
 def _rank_and_world() -> tuple[int, int]:
-    """This process's rank among the processes extracting together (0 of 1 outside DDP).
-    DataLoader workers cannot ask: they see no process group, so ``VideoChunkLoader`` asks
-    before it starts them."""
+    """This process's DDP rank and world size (0 and 1 outside DDP). DataLoader workers see no
+    process group, so ``VideoChunkLoader`` asks before it starts them."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
@@ -104,21 +45,16 @@ def _rank_and_world() -> tuple[int, int]:
 class VideoChunkStream(IterableDataset):
     """Every chunk of every video this process extracts, each video decoded front to back once.
 
-    Items (one per DataLoader item: ``batch_size=None``) are lists of ``chunks_per_item``
-    consecutive chunks, of one video or running on into the next ones (the encoders take them
-    in one call, so batches stay full across the ends of short videos). A chunk is a
-    ``VideoWindowSource`` chunk plus ``"name"`` (the video's cache name), ``"path"``,
+    Items are lists of ``chunks_per_item`` consecutive chunks, running on across videos (the
+    encoders take them in one call, so batches stay full across the ends of short videos). A
+    chunk is a ``VideoWindowSource`` chunk plus ``"name"`` (the video's cache name), ``"path"``,
     ``"num_frames"``, and the video's ``"decode_seconds"`` and ``"frames_decoded"`` so far; or
-    ``{"name", "error"}`` for a video that cannot be read, after whatever chunks of it came
-    before (drop those).
+    ``{"name", "error"}`` for a video that cannot be read, after any chunks of it (drop those).
 
-    Iterate it through ``VideoChunkLoader``. Under DDP the ranks' shares are dealt by file
-    size (``rank_share``). A rank's DataLoader workers share its videos as they go, largest
-    first: each, when it is ready for another video, takes the next one no worker has taken
-    (a counter the loader gives them), so a worker that drew short videos takes more, and
-    none is left decoding alone at the end while the others idle. Chunks of different videos interleave as the workers hand them
-    over; a video's own chunks arrive in order. With no workers, a background thread decodes
-    ``decode_ahead`` chunks ahead of the consumer.
+    Iterate it through ``VideoChunkLoader``. Each DDP rank takes its share (``rank_share``); its
+    DataLoader workers each take the next video no worker has taken whenever ready (a counter the
+    loader gives them), so chunks of different videos interleave, each video's in order. With no
+    workers, a background thread decodes ``decode_ahead`` chunks ahead.
     """
 
     def __init__(self, jobs: list[VideoJob], spec: WindowSpec, windows_per_chunk: int = 8, chunks_per_item: int = 1,
@@ -135,10 +71,9 @@ class VideoChunkStream(IterableDataset):
         self.next_job = None  # a multiprocessing Value: the rank's next video no worker has taken
 
     def rank_share(self) -> list[VideoJob]:
-        """The videos of this process's DDP rank, largest file first. The ranks' shares are
-        dealt by file size (a free stand-in for decoding time, the same on every rank), so
-        they take about equally long; taken largest first, the last videos a rank's workers
-        pick up are short ones, and none is left decoding a long one alone at the end."""
+        """The videos of this process's DDP rank, largest file first. Shares are dealt by file
+        size (a free stand-in for decoding time, the same on every rank) so ranks take about
+        equally long; largest first, no worker is left decoding a long video alone at the end."""
         rank, world = self.rank_and_world or _rank_and_world()
         sizes = [_file_size(job.path) for job in self.jobs]
         return [self.jobs[position] for position in deal(sizes, world)[rank]]
@@ -168,7 +103,7 @@ class VideoChunkStream(IterableDataset):
                 if self.written is not None and self.written(job.name, job.path):
                     self.claims.release(job.name)  # another job wrote it since this one started
                     continue
-            source = VideoWindowSource(job, *self.args)
+            source = VideoWindowSource(job.path, *self.args)
             try:
                 for chunk in source:
                     if self.claims is not None:
@@ -204,13 +139,10 @@ def as_is(item):
 
 
 class VideoChunkLoader(DataLoader):
-    """The DataLoader for a ``VideoChunkStream``: one item (a list of chunks) per batch, handed
-    over as it is (``batch_size=None``, ``collate_fn=as_is`` unless given).
-
-    Before its workers start, it tells the stream this process's DDP rank (the workers copy
-    the stream, but cannot see the process group themselves) and gives them a fresh counter
-    of videos taken. Workers that persist would keep the first pass's counter and find
-    nothing left on the next, so ``persistent_workers`` is refused.
+    """The DataLoader for a ``VideoChunkStream``: one item (a list of chunks) per batch, as it is
+    (``batch_size=None``, ``collate_fn=as_is`` unless given). Before its workers start, it tells
+    the stream this process's DDP rank and gives the workers a fresh counter of videos taken;
+    persistent workers would keep the first pass's counter, so ``persistent_workers`` is refused.
     """
 
     def __init__(self, dataset: VideoChunkStream, **kwargs):

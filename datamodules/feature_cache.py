@@ -11,12 +11,11 @@ Layout::
         errors.json                  videos that could not be extracted, with the reason
         complete.json                written last, when every video of the dataset is in
 
-The key hashes everything that changes features: the encoder specs (names, options, seeds,
-weights paths and the size and time of local weight files), the window, stride, per-stream
-frame counts and frame size, and a format version. A changed key is a different folder, so
-old features are never read for a new setting. Files are written to a temporary name and
-renamed; safetensors holds no code, and a truncated file fails to open and is re-extracted.
-Features holding NaN or Inf are refused when written and when read, so they never reach training.
+The key hashes everything that changes features (``key_content``: encoder specs and their local
+weight files' size and time, the window spec, a format version), so a new setting is a new folder
+and old features are never read for it. Files are written to a temporary name and renamed;
+safetensors holds no code, and a truncated file fails to open and is re-extracted. Features
+holding NaN or Inf are refused when written and when read, so they never reach training.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ import json
 import os
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -34,8 +33,9 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from datamodules.batch import STREAMS
+from datamodules.windows import WindowSpec
 from lightning_app.errors import DataError
-from lightning_app.files import atomic_write_text
+from lightning_app.files import atomic_write_text, read_json
 
 FORMAT_VERSION = 2  # 2: each real encoder preprocesses as its own processor does
 COMPLETE_FILE = "complete.json"
@@ -54,16 +54,16 @@ def _weights_fingerprint(spec: Mapping[str, Any]) -> Any:
     return [[str(p.relative_to(path) if path.is_dir() else p.name), p.stat().st_size, int(p.stat().st_mtime)] for p in files]
 
 
-def key_content(encoders: Mapping[str, Mapping[str, Any]], window: int, stride: int,
-                counts: Mapping[str, int], frame_size: Optional[int]) -> dict[str, Any]:
+def key_content(encoders: Mapping[str, Mapping[str, Any]], spec: WindowSpec) -> dict[str, Any]:
+    """What keys a cache: its format, the encoders (and their weights' files) and the window spec."""
     return {
         "format": FORMAT_VERSION,
-        "encoders": {role: dict(spec) for role, spec in sorted(encoders.items())},
-        "weights": {role: _weights_fingerprint(spec) for role, spec in sorted(encoders.items())},
-        "window": window,
-        "stride": stride,
-        "counts": dict(sorted(counts.items())),
-        "frame_size": frame_size,
+        "encoders": {role: dict(encoder) for role, encoder in sorted(encoders.items())},
+        "weights": {role: _weights_fingerprint(encoder) for role, encoder in sorted(encoders.items())},
+        "window": spec.window,
+        "stride": spec.stride,
+        "counts": dict(sorted(spec.per_stream.items())),
+        "frame_size": spec.frame_size,
     }
 
 
@@ -121,11 +121,7 @@ class FeatureCache:
             atomic_write_text(key_file, json.dumps({"key": self.key, **self.content}, indent=2) + "\n")
 
     def _check_key_file(self) -> None:
-        key_file = self.directory / KEY_FILE
-        try:
-            stored = json.loads(key_file.read_text()).get("key")
-        except (OSError, ValueError):
-            stored = None
+        stored = (read_json(self.directory / KEY_FILE) or {}).get("key")
         if stored != self.key:
             raise DataError(f"feature cache {self.directory} holds key {stored!r}, not {self.key!r}; "
                             "remove the folder or point --data.cache_dir elsewhere")
@@ -176,14 +172,8 @@ class FeatureCache:
         atomic_write_text(self.directory / COMPLETE_FILE, json.dumps({"key": self.key, "videos": sorted(videos)}, indent=1))
 
     def is_complete(self, videos: list[str]) -> bool:
-        marker = self.directory / COMPLETE_FILE
-        if not marker.is_file():
-            return False
-        try:
-            listed = set(json.loads(marker.read_text()).get("videos", []))
-        except (OSError, ValueError):
-            return False
-        return set(videos) <= listed
+        listed = (read_json(self.directory / COMPLETE_FILE) or {}).get("videos", [])
+        return set(videos) <= set(listed)
 
     def write_errors(self, errors: list[dict[str, str]]) -> None:
         path = self.directory / ERRORS_FILE
@@ -194,9 +184,8 @@ class FeatureCache:
 
 
 def all_finite(tensor: torch.Tensor) -> bool:
-    """No NaN or Inf. Through numpy where it can (a view, no copy): for a window's (16, 768)
-    float32 features, numpy takes about 4 us where torch's isfinite takes about 50, and
-    training from the cache checks every window it reads."""
+    """No NaN or Inf. Through numpy where it can (a view, no copy): cheaper than torch's
+    ``isfinite`` dispatch for one window's features, and every window read is checked."""
     if tensor.dtype in (torch.float32, torch.float64, torch.float16):
         return bool(np.isfinite(tensor.numpy()).all())
     return bool(tensor.isfinite().all())
@@ -216,9 +205,8 @@ class _Stream:
 
 
 def _read_at(file, offset: int, size: int) -> bytearray:
-    """``size`` bytes at ``offset`` (fewer at the end of the file). Positional where the OS
-    allows, so that forked DataLoader workers sharing an inherited descriptor never move
-    each other's file position."""
+    """``size`` bytes at ``offset`` (fewer at the end of the file). Positional where the OS allows,
+    so forked DataLoader workers sharing an inherited descriptor never move each other's position."""
     buffer = bytearray(size)
     if hasattr(os, "preadv"):
         count = os.preadv(file.fileno(), [buffer], offset)
@@ -230,9 +218,8 @@ def _read_at(file, offset: int, size: int) -> bytearray:
 
 def _stream_layout(file, path: Path) -> dict[str, "_Stream"]:
     """Each stream's rows in a cache file, from its safetensors header (an 8-byte little-endian
-    length, then JSON naming each tensor's dtype, shape and byte range after the header).
-    Raises DataError for anything the cache did not write: a short file, a bad header, a
-    stream missing or not float32, a byte range past the end."""
+    length, then JSON giving each tensor's dtype, shape and byte range). Raises DataError for
+    anything the cache did not write (short file, bad header, stream missing or not float32...)."""
     def corrupt(problem: str) -> DataError:
         return DataError(f"corrupt feature cache file {path}: {problem}; re-run extract")
 
@@ -268,8 +255,8 @@ def _stream_layout(file, path: Path) -> dict[str, "_Stream"]:
 
 
 class _CacheFile:
-    """One cache file kept open, with its streams' layout: parsed from its header, or taken
-    from ``layouts`` when the file is the one parsed before (same inode, size and mtime)."""
+    """One cache file kept open, with its streams' layout: parsed from its header, or taken from
+    ``layouts`` when the file is the one parsed before (same inode, size and mtime)."""
 
     def __init__(self, path: Path, layouts: dict):
         try:
@@ -289,16 +276,11 @@ class _CacheFile:
 
 
 class CachedFeatureReader:
-    """Reads one window's features from the cache files.
-
-    A window is three positional reads (``pread``), one per stream, of its rows alone into
-    fresh memory: no file is memory-mapped, so resident memory does not grow with the size
-    of the cache (the OS's page cache holds what it reads). Up to ``max_open`` files stay
-    open (least recently used closed first; a file descriptor each), and each file's header
-    is parsed once and remembered (a few hundred bytes a file) while the file on disk stays
-    the same, so reopening a file costs an ``open`` and an ``fstat``. Training draws windows
-    from all over the cache: with a ``safe_open`` (a memory map and a header parse) per
-    file opened, a window read from a file not open took about twice as long.
+    """Reads one window's features from the cache files: three positional reads (``pread``), one
+    per stream, of its rows alone. No file is memory-mapped, so resident memory does not grow with
+    the cache. Training draws windows from all over the cache, so up to ``max_open`` files stay
+    open (least recently used closed first) and each file's header is parsed once while the file
+    stays the same: reopening costs an ``open`` and an ``fstat``, not a ``safe_open``.
     """
 
     def __init__(self, max_open: int = 64):
@@ -321,8 +303,7 @@ class CachedFeatureReader:
         return handle
 
     def window(self, path: Path, index: int) -> dict[str, torch.Tensor]:
-        """One window's features per stream, (T, d) float32; NaN or Inf is refused, never
-        handed to training."""
+        """One window's features per stream, (T, d) float32; NaN or Inf is refused."""
         handle = self._handle(path)
         features = {}
         for name, stream in handle.streams.items():
@@ -345,19 +326,21 @@ class CachedFeatureReader:
         self.__dict__.update(state, _pid=os.getpid())
 
 
-def feature_dims(path: Path) -> dict[str, int]:
-    """Each stream's feature size in one cache file (from its header, no feature is read)."""
+def _read_small(path: Path, read):
+    """``read(handle)`` on a cache file opened with safetensors; any failure is a corrupt file."""
     try:
         with safe_open(str(path), framework="np") as handle:
-            return {name: int(handle.get_slice(name).get_shape()[-1]) for name in STREAMS}
+            return read(handle)
     except Exception as error:
         raise DataError(f"corrupt feature cache file {path}: {error}; re-run extract") from None
+
+
+def feature_dims(path: Path) -> dict[str, int]:
+    """Each stream's feature size in one cache file (from its header, no feature is read)."""
+    return _read_small(path, lambda handle: {name: int(handle.get_slice(name).get_shape()[-1]) for name in STREAMS})
 
 
 def read_index(path: Path) -> tuple[dict[str, str], np.ndarray, np.ndarray]:
     """Metadata, starts and ends of one cache file (header and two small arrays only)."""
-    try:
-        with safe_open(str(path), framework="np") as handle:
-            return handle.metadata() or {}, handle.get_tensor("starts"), handle.get_tensor("ends")
-    except Exception as error:
-        raise DataError(f"corrupt feature cache file {path}: {error}; re-run extract") from None
+    return _read_small(path, lambda handle: (handle.metadata() or {}, handle.get_tensor("starts"),
+                                             handle.get_tensor("ends")))

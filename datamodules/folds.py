@@ -9,11 +9,9 @@ from typing import Hashable, Optional, Sequence
 
 
 def stratified_folds(labels: Sequence[Hashable], num_folds: int, seed: int) -> list[int]:
-    """A fold number in ``[0, num_folds)`` for every item, balanced within each label.
-
-    Items of each label are shuffled with ``seed`` and dealt round-robin, continuing the
-    deal across labels so fold sizes differ by at most one.
-    """
+    """A fold number in ``[0, num_folds)`` for every item, balanced within each label: each
+    label's items are shuffled with ``seed`` and dealt round-robin, the deal continuing across
+    labels so fold sizes differ by at most one."""
     if num_folds < 2:
         raise ValueError(f"num_folds must be >= 2, got {num_folds}")
     by_label: dict[Hashable, list[int]] = defaultdict(list)
@@ -32,11 +30,9 @@ def stratified_folds(labels: Sequence[Hashable], num_folds: int, seed: int) -> l
 
 
 def group_folds(groups: Sequence[str], strata: Sequence[Optional[int]], num_folds: int, seed: int) -> list[int]:
-    """Folds per record such that all records of a group share one fold.
-
-    A group is stratified by the largest stratum among its records (a video with any violent
-    track counts as violent); records without strata are dealt as one class.
-    """
+    """Folds per record, all records of a group in one fold. A group is stratified by its
+    records' largest stratum (a video with any violent track counts as violent); records without
+    strata are dealt as one class."""
     group_stratum: dict[str, int] = {}
     for group, stratum in zip(groups, strata):
         value = -1 if stratum is None else stratum

@@ -1,22 +1,15 @@
 """Decoding a video front to back in the calling thread (PyAV, one thread), only where that
 gives exactly the frames decord gives.
 
-Why: every open decord ``VideoReader`` keeps a decoder thread that wakes up while it waits.
-The ``by_video`` training order keeps ``batch_size + 1`` readers open per DataLoader worker;
-measured on 2 cores (``benchmarks/decode_speed.py``, 12 clips of 24 s), 9 open decord
-readers used 1.9 cores in one process against 1.3 for 2 open readers, for the same frames,
-and two workers were slower than one. A PyAV decoder that is not being called costs nothing.
+Why: every open decord ``VideoReader`` keeps a decoder thread that wakes up while it waits,
+and the ``by_video`` training order keeps ``batch_size + 1`` readers open per DataLoader
+worker, so idle decord readers cost CPU the decoding needs. An idle PyAV decoder costs nothing.
 
-Where: decord bundles FFmpeg 4.1 and PyAV a recent FFmpeg, whose pixel-format converters
-agree bit for bit on 8-bit 4:2:0 / 4:4:4 / grey pictures of even width and height (checked
-on H.264 with B-frames, full-range and VP9), but not on odd sizes or 10-bit video (up to 70
-grey levels apart at the edges). ``ForwardDecoder.open`` returns None for anything else,
-and every frame is checked against decord's index: the same timestamp (so the same frame
-number) and no display rotation. On any mismatch or PyAV error the caller goes back to
-decord, which reads the frames or reports the file's problem in its usual words.
-
-``PyAVForward`` is the front-to-back PyAV decoding both this and ``video_io.PyAVFrames`` (the
-fallback for files decord cannot copy out) are built on.
+Where: decord bundles FFmpeg 4.1 and PyAV a recent FFmpeg, whose pixel-format converters agree
+bit for bit on 8-bit 4:2:0 / 4:4:4 / grey pictures of even width and height (checked on H.264
+with B-frames, full-range and VP9), not on odd sizes or 10-bit video. ``ForwardDecoder.open``
+returns None for anything else, and every frame must match decord's index (same timestamp, no
+display rotation); on any mismatch or PyAV error the caller goes back to decord.
 """
 
 from __future__ import annotations
@@ -38,8 +31,9 @@ class NotDecordsFrames(Exception):
 
 class PyAVForward:
     """A video's frames decoded front to back with PyAV, one at a time, restarting from the
-    start when an earlier frame is asked for. ``single_thread``: decode in the calling thread
-    only (else with FFmpeg's default threads)."""
+    start when an earlier frame is asked for; the base of ``ForwardDecoder`` and
+    ``video_io.PyAVFrames``. ``single_thread``: decode in the calling thread only (else with
+    FFmpeg's default threads)."""
 
     def __init__(self, path: Path, single_thread: bool = False):
         self.path = path
@@ -78,9 +72,8 @@ class PyAVForward:
 
 
 class ForwardDecoder(PyAVForward):
-    """Frames by index, in increasing order, decoded front to back once in the calling thread
-    (restarting from the start if asked for an earlier frame). ``times`` are decord's frame
-    start times."""
+    """Frames by increasing index, decoded front to back in the calling thread (restarting if
+    asked for an earlier frame). ``times`` are decord's frame start times."""
 
     def __init__(self, path: Path, times: np.ndarray):
         super().__init__(path, single_thread=True)  # DataLoader workers are the parallelism

@@ -1,11 +1,9 @@
 """Reading a video file that is still being written (a recorder's output), as a stream.
 
-FFmpeg stops at the end of a file. ``GrowingFile`` is a read-only, non-seekable file object
-that, at the current end, waits for the file to grow and goes on reading; it reports the end
-only after the file has not grown for ``idle_seconds``. PyAV opens it like a pipe, so the
-container must be one that can be read front to back while written: Matroska/WebM, MPEG-TS,
-fragmented MP4 (``-movflags frag_keyframe+empty_moov``). A plain MP4 keeps its index at the
-end and cannot be read before it is finished.
+``GrowingFile`` is a read-only, non-seekable file object that at the current end waits for the
+file to grow, and reports the end once it has not grown for ``idle_seconds``. PyAV opens it like
+a pipe, so the container must be readable while written: Matroska/WebM, MPEG-TS, fragmented MP4
+(``-movflags frag_keyframe+empty_moov``); not a plain MP4 (its index is written at the end).
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """Frame-level targets and the rules that turn them into window targets. Pure functions.
 
 Every video carries ``FrameTargets``: one row of C values per frame and a validity flag
-(Aff-Wild2 marks invalid frames with -5; padding past a video's end is invalid too).
-
-Window rules
-------------
-* Violence (C = 1): a window is violent (1) when at least ``min_fraction`` of its valid
-  frames are violent; a window with no valid frame has no target and is skipped.
-* Valence-arousal (C = 2): the window target is the mean of its valid frames' values; a
-  window with no valid frame has no target and is skipped.
-
-Both rules look at the frames ``[start, end)`` the window covers, before padding.
+(Aff-Wild2 marks invalid frames with -5; padding past a video's end is invalid too). The window
+rules (``violence_window_target``, C = 1; ``va_window_target``, C = 2) look at the valid frames
+the window covers; a window with no valid frame has no target and is skipped.
 """
 
 from __future__ import annotations
@@ -52,11 +45,9 @@ def constant_targets(label: int, num_frames: int) -> FrameTargets:
 
 
 def segment_targets(segments: list[tuple[int, int]], num_frames: int, tolerance: int = 0) -> FrameTargets:
-    """Violent frame ranges ``[start, end)`` -> per-frame 0/1 labels.
-
-    A segment must lie inside the video: one ending more than ``tolerance`` frames past its
-    last frame means the labels belong to another cut or frame rate, and raises ``ValueError``.
-    """
+    """Violent frame ranges ``[start, end)`` -> per-frame 0/1 labels. A segment outside the
+    video (ending over ``tolerance`` frames past it: labels of another cut or frame rate) raises
+    ``ValueError``."""
     values = np.zeros((num_frames, 1), np.float32)
     for start, end in segments:
         if not 0 <= start < end:
@@ -97,11 +88,8 @@ def va_window_target(values: np.ndarray, valid: np.ndarray) -> np.ndarray | None
 
 
 def fit_to_frames(targets: FrameTargets, num_frames: int, tolerance: int) -> FrameTargets:
-    """Match per-frame labels to a video's frame count.
-
-    A difference of at most ``tolerance`` frames is absorbed: extra label rows are dropped,
-    missing ones are padded as invalid. A larger difference raises ``ValueError``.
-    """
+    """Match per-frame labels to a video's frame count: up to ``tolerance`` extra rows are dropped
+    or missing ones padded as invalid; a larger difference raises ``ValueError``."""
     have = len(targets)
     if abs(have - num_frames) > tolerance:
         raise ValueError(f"{have} label rows for a video of {num_frames} frames (tolerance {tolerance})")

@@ -1,9 +1,6 @@
-"""Runs an iterator in a background thread, a few items ahead of the loop that consumes it.
-
-``extract`` and ``infer`` decode a video's windows (decord, PyAV and torch's resize release
-the GIL while they work) in this thread while the encoders run on the previous chunk, so
-decoding and encoding overlap instead of taking turns.
-"""
+"""Runs an iterator in a background thread, a few items ahead of the loop that consumes it:
+``extract`` and ``infer`` decode windows there while the encoders run on the previous chunk
+(decord, PyAV and torch's resize release the GIL while they work)."""
 
 from __future__ import annotations
 
@@ -30,12 +27,9 @@ def _put(items: queue.Queue, entry: tuple, stop: threading.Event) -> bool:
 
 
 def prefetch(iterable: Iterable[T], depth: int = 2) -> Iterator[T]:
-    """The items of ``iterable``, produced up to ``depth`` ahead in a background thread.
-
-    An exception raised while producing is raised here, at the item where it happened. When
-    the consumer stops early (``break``, an exception, the generator closed), the thread stops
-    after the item it is producing; nothing is left running.
-    """
+    """The items of ``iterable``, produced up to ``depth`` ahead in a background thread. An
+    exception raised while producing is raised here, at its item. When the consumer stops early
+    (``break``, an exception, the generator closed), the thread stops after its current item."""
     if depth < 1:
         yield from iterable
         return

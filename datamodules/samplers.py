@@ -1,12 +1,10 @@
 """The training sampler: a shuffle that depends on the seed and the epoch only.
 
-A plain ``shuffle=True`` DataLoader draws each epoch's order (and its worker base seed) from
-torch's global generator, so the order of epoch k + 1 depends on every random number drawn
-before it, and a fit resumed from a checkpoint shuffles differently from one that never
-stopped. Here the order of epoch e is ``randperm`` under a generator seeded with
-``seed + e`` (as ``DistributedSampler`` does across ranks), and Lightning sets the epoch
-through ``set_epoch`` before each training epoch. It subclasses ``RandomSampler`` so that,
-under DDP, Lightning sees a shuffled loader and swaps in a shuffling ``DistributedSampler``.
+A plain ``shuffle=True`` DataLoader draws each epoch's order from torch's global generator, so a
+fit resumed from a checkpoint shuffles differently from one that never stopped. Here epoch e's
+order is ``randperm`` under ``seed + e`` (as ``DistributedSampler`` does), the epoch set by
+Lightning through ``set_epoch``. A ``RandomSampler``, so that under DDP Lightning sees a shuffled
+loader and swaps in a shuffling ``DistributedSampler``.
 """
 
 from __future__ import annotations

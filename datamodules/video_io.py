@@ -1,12 +1,11 @@
-"""Reading videos with decord.
+"""Reading videos with decord, and PyAV where decord cannot.
 
-A ``VideoReader`` is opened per call (so per ``__getitem__``), never shared across
-DataLoader workers. Every decord failure is turned into a ``DataError`` naming the file and
-saying in one line what is wrong (``failure_reason``): decord raises its own error types, and
-for some files (audio-only) an internal check failure, so the catch is deliberately broad.
+Readers are opened in the process that uses them, never shared across DataLoader workers. Every
+decord failure becomes a ``DataError`` naming the file with a one-line reason (``failure_reason``);
+decord raises its own error types and internal check failures, so the catch is deliberately broad.
 
-decord turns frames by the container's display matrix (a phone's portrait video comes out
-upright); frames decoded with PyAV (the fallback here, ``stream_reader.py``) are turned the
+decord turns frames by the container's display matrix (portrait phone video comes out
+upright); PyAV frames (``PyAVFrames`` here, ``window_source.LiveWindowSource``) are turned the
 same way by ``upright``. Frame counts are what can be read, not what the header declares.
 """
 
@@ -35,9 +34,8 @@ class VideoInfo:
     width: int
 
 
-# decord's messages carry its own source location and check expression, e.g.
-# "[10:31:02] /github/workspace/src/video/video_reader.cc:151: Check failed: st_nb >= 0 (...) ERROR cannot find
-# video stream with wanted index: -1". What they mean, in the user's terms:
+# decord's messages carry its source location and check expression ("[10:31:02] .../video_reader.cc:151:
+# Check failed: ... ERROR cannot find video stream ..."); what they mean, in the user's terms:
 _DECORD_REASONS = (
     ("cannot find video stream", "FFmpeg finds no video stream in it (audio only, or cut short before its index)"),
     ("av_read_frame failed", "the file is truncated or corrupt (its packets cannot be read to the end)"),
@@ -114,24 +112,18 @@ def truncation_warning(declared: int, decoded: int) -> Optional[str]:
 
 
 def upright(frame) -> np.ndarray:
-    """A PyAV ``VideoFrame`` as RGB uint8 (H, W, 3), turned as its display matrix says.
-
-    Phones store portrait video as landscape pictures plus a rotation; decord applies it,
-    PyAV hands out the stored picture and the angle (``frame.rotation``, counter-clockwise),
-    so PyAV frames are turned here to match. Mirroring flags are not applied.
-    """
+    """A PyAV ``VideoFrame`` as RGB uint8 (H, W, 3), turned by its rotation (``frame.rotation``,
+    counter-clockwise) as decord turns it; PyAV hands out the stored picture. Mirroring is not
+    applied."""
     array = frame.to_ndarray(format="rgb24")
     turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4
     return np.ascontiguousarray(np.rot90(array, k=turns)) if turns else array
 
 
 class PyAVFrames(PyAVForward):
-    """Decodes a video front to back with PyAV (FFmpeg's default threads), handing out frames
-    by index in increasing order, turned upright.
-
-    The fallback for files decord opens but cannot copy out (seen with some frame sizes, e.g.
-    48x48 H.264 in Matroska, where decord's frame buffer is padded wider than the picture).
-    """
+    """Frames by increasing index, decoded front to back with PyAV and turned upright: the
+    fallback for files decord opens but cannot copy out (e.g. 48x48 H.264 in Matroska, where
+    decord's frame buffer is padded wider than the picture)."""
 
     def get_batch(self, indices: Sequence[int]) -> np.ndarray:
         out = []
@@ -152,19 +144,16 @@ def read_frames(path: str | Path, indices: Sequence[int], frame_size: Optional[i
 class SequentialFrameReader:
     """Decodes one video front to back, once: frames are requested in increasing order, kept
     while a later request may still need them, and released with ``release_before``.
-
-    ``frame_size`` resizes every decoded frame once (short side, centre crop), as the
-    training data pipeline does. Frames are decoded about ``DECODE_BYTES`` at a time and
-    resized before the next batch (resizing works in float32, 4x the bytes), so a 4000x3000
-    video never holds a chunk of full-size frames.
-    """
+    ``frame_size`` resizes every frame once (short side, centre crop); frames are decoded about
+    ``DECODE_BYTES`` at a time, each batch resized before the next, so a 4000x3000 video never
+    holds many full-size frames."""
 
     DECODE_BYTES = 64 * 2**20
 
     def __init__(self, path: str | Path, frame_size: Optional[int] = None, in_thread: bool = False):
-        """``in_thread`` decodes in the calling thread (``forward_decoder.ForwardDecoder``)
-        wherever that gives decord's frames exactly, and closes decord's reader, whose
-        decoder thread costs CPU while the reader stays open: for readers kept open."""
+        """``in_thread``: for readers kept open, decode in the calling thread
+        (``forward_decoder.ForwardDecoder``) wherever that gives decord's frames exactly, and
+        close decord's reader, whose decoder thread costs CPU while it stays open."""
         self.path = Path(path)
         self.frame_size = frame_size
         self._reader = _open(self.path)
@@ -226,11 +215,8 @@ class SequentialFrameReader:
 
 
 def frame_times(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end time in seconds of every frame, from the container's timestamps.
-
-    Right for variable-frame-rate files, where frame index / average fps drifts from the
-    real playback time.
-    """
+    """Start and end time in seconds of every frame, from the container's timestamps (right for
+    variable-frame-rate files, where index / average fps drifts from the playback time)."""
     path = Path(path)
     reader = _open(path)
     try:

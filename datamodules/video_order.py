@@ -1,9 +1,7 @@
 """The ``by_video`` training order: each DataLoader worker decodes its videos front to back.
 
-With a plain shuffle every window is decoded on its own: from the keyframe before it, and,
-since windows overlap, every frame about twice. That caps the raw-video pipeline near
-``stride / (window + GOP / 2)`` of the rate at which FFmpeg decodes the same videos once.
-This order keeps each video's windows in time order, on one worker, so that worker's
+A plain shuffle decodes every window on its own, from the keyframe before it, and overlapping
+windows' frames twice. Here each video's windows stay in time order on one worker, whose
 ``SequentialFrameReader`` decodes the video once (``WindowDataset`` with ``open_readers``):
 
 * each epoch the videos are shuffled under ``seed + epoch`` (as the default sampler does);
@@ -13,18 +11,12 @@ This order keeps each video's windows in time order, on one worker, so that work
 * a rank's videos are dealt to its DataLoader workers, and within a worker to ``batch_size``
   lanes; a worker's batches take one window from each lane in turn, so a batch mixes
   ``batch_size`` videos and the next batch of that worker continues them;
-* batches are interleaved across workers in the order the DataLoader hands them out (batch k
-  to worker k mod W), so each worker must read exactly its share of the windows
-  (``worker_shares``: whole batches, and the short last one). Dealing whole videos leaves
-  some workers over their share by a few windows: they hand the first windows of a video (or
-  whole small videos) to a worker under its share, which reads them first (its reader
-  decodes only that start of the video; the giver's reader decodes it too, on its way to the
-  rest). Every worker then reads to the end of the epoch; no batch of leftovers is read at
-  the end while the other workers wait.
+* the DataLoader hands batch k to worker k mod W, so each worker must read exactly its share
+  (``worker_shares``); a worker that dealing whole videos left over its share hands windows to
+  one under it (``_fill_shares``), so no batch of leftovers is read while the others wait.
 
-The order only affects speed: any window can be read in any order, and every window of the
-rank comes exactly once per epoch (plus the padding above). The price is a coarser shuffle:
-consecutive batches of one worker hold the next windows of the same videos.
+Every window of the rank comes once per epoch (plus the padding above); the price is a coarser
+shuffle, consecutive batches of one worker holding the next windows of the same videos.
 """
 
 from __future__ import annotations
@@ -58,9 +50,8 @@ def interleave(streams: Sequence[Sequence[int]], batch_size: int) -> list[int]:
 
 def _fill_shares(pieces: list[list[list[int]]], shares: Sequence[int]) -> None:
     """Moves windows between workers' pieces (runs of one video's windows, in time order) until
-    worker w holds ``shares[w]``. A worker over its share gives whole pieces where they fit,
-    else the first windows of a piece: the worker that takes them decodes only that start
-    again (front-to-back readers decode from the first frame), and the giver reads the rest."""
+    worker w holds ``shares[w]``: whole pieces where they fit, else a piece's first windows, so
+    the taker decodes only the video's start again (readers decode from the first frame)."""
     surplus = [sum(map(len, worker)) - share for worker, share in zip(pieces, shares)]
     for giver in range(len(pieces)):
         while surplus[giver] > 0:
@@ -94,11 +85,9 @@ def video_order(videos: Sequence[Sequence[int]], batch_size: int, num_workers: i
 
 
 class VideoOrderSampler(DistributedSampler):
-    """Yields this rank's windows in the ``by_video`` order of epoch ``set_epoch(e)``.
-
-    A ``DistributedSampler`` (for one rank or many), so that Lightning keeps it under DDP
-    rather than wrapping it, and calls ``set_epoch`` on it.
-    """
+    """Yields this rank's windows in the ``by_video`` order of epoch ``set_epoch(e)``. A
+    ``DistributedSampler`` (for one rank or many), so that Lightning keeps it under DDP rather
+    than wrapping it, and calls ``set_epoch`` on it."""
 
     def __init__(self, video_of_window: Sequence[int], batch_size: int, num_workers: int, seed: int = 0,
                  num_replicas: int = 1, rank: int = 0):

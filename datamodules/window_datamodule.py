@@ -1,8 +1,5 @@
-"""The shared LightningDataModule: records -> folds -> sliding windows -> DataLoaders.
-
-A dataset layout (``dvd.py``, ``affwild2.py``) subclasses it and says how to list its
-videos (``load_records``) and how a window's target follows from its frames.
-"""
+"""The shared LightningDataModule: records -> folds -> sliding windows -> DataLoaders. A dataset
+layout (``dvd.py``, ``affwild2.py``) subclasses it with ``load_records`` and ``window_target``."""
 
 from __future__ import annotations
 
@@ -17,6 +14,7 @@ import torch
 from jsonargparse.typing import NonNegativeInt, PositiveInt
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.batch import collate_windows
 from datamodules.eval_order import ContiguousRunSampler
 from datamodules.feature_cache import FeatureCache, feature_dims, key_content, read_index
 from datamodules.folds import group_folds
@@ -26,7 +24,7 @@ from datamodules.samplers import EpochSeededRandomSampler, run_seed
 from datamodules.video_order import VideoOrderSampler
 from datamodules.video_io import probe_video
 from datamodules.window_dataset import CachedWindowDataset, WindowDataset, WindowItem
-from datamodules.windows import WindowSpec, window_indices, window_starts
+from datamodules.windows import WindowSpec
 from lightning_app.errors import ConfigError, DataError
 from lightning_app.files import atomic_write_text
 
@@ -46,16 +44,20 @@ class WindowDataModule(pl.LightningDataModule):
     Args:
         root: the dataset folder (``--data.root``).
         fold: the fold held out for validation (``--data.fold``); training uses the others.
-        num_folds / fold_seed: folds assigned when the dataset fixes none, by video (records of
-            one group together), stratified by label where there is one, seeded.
+        num_folds: folds assigned when the dataset fixes none, by video (records of one group
+            together), stratified by label where there is one.
+        fold_seed: the seed of that fold assignment.
         split_mode: ``folds`` (cross-validation) or ``official`` (the dataset's own
             train / validation split; ``fold`` is then ignored).
-        window / stride: window length and step, in frames.
-        video_frames / image_frames / text_frames: frames sampled uniformly per window for
-            the video, image and caption streams.
+        window: window length, in frames.
+        stride: step between window starts, in frames.
+        video_frames: frames sampled uniformly per window for the video stream.
+        image_frames: frames sampled uniformly per window for the image stream.
+        text_frames: frames sampled uniformly per window for the caption stream.
         frame_size: frames are resized once (short side, centre crop) after decoding; each
             encoder then resizes to its own input size. None keeps the native size.
-        batch_size / num_workers: DataLoader settings.
+        batch_size: windows per batch.
+        num_workers: DataLoader workers when decoding videos.
         on_bad_video: ``error`` stops at the first video that cannot be used (unreadable,
             labels that do not fit it); ``skip`` leaves it out, counts it and names it in a warning.
         cache_dir: the feature cache folder (``--data.cache_dir``; written by ``extract``).
@@ -68,10 +70,9 @@ class WindowDataModule(pl.LightningDataModule):
             decoded from the keyframe before it. ``by_video``: videos in a fresh random order,
             each video's windows in time order on one DataLoader worker, a batch mixing
             ``batch_size`` videos (``datamodules/video_order.py``): every frame is decoded
-            once per epoch (1.5 to 2.6 times faster in ``benchmarks/decode_speed.py``), at the
-            price of a coarser shuffle. Validation, test and predict windows read from
-            videos come in dataset order, each DataLoader worker decoding one run of
-            consecutive windows front to back (``datamodules/eval_order.py``).
+            once per epoch, which is faster, at the price of a coarser shuffle. Validation, test
+            and predict windows read from videos come in dataset order, each DataLoader worker
+            decoding one run of consecutive windows front to back (``datamodules/eval_order.py``).
         encoders: the model's encoder specs, which key the cache (the command line links
             them from ``model.*``; set them yourself when building the datamodule in Python).
 
@@ -195,7 +196,7 @@ class WindowDataModule(pl.LightningDataModule):
         if self.encoders is None:
             raise ConfigError("--data.cache_dir needs the encoder specs (data.encoders), which key the cache; "
                               "the command line links them from model.*")
-        return FeatureCache(self.cache_dir, key_content(self.encoders, self.window, self.stride, self.counts, self.frame_size))
+        return FeatureCache(self.cache_dir, key_content(self.encoders, self.spec))
 
     @property
     def uses_cache(self) -> bool:
@@ -247,16 +248,16 @@ class WindowDataModule(pl.LightningDataModule):
             num_frames = probe_video(record.path).num_frames
         targets = record.load_targets(num_frames)
         items = []
-        for start in window_starts(num_frames, self.window, self.stride):
-            values, valid = targets.window(start, self.window)
+        for start in self.spec.starts(num_frames):
+            values, valid = targets.window(start, self.spec.window)
             target = self.window_target(values, valid)
             if target is None:
                 self.skipped["windows"].append(f"{record.video_id}@{start}")
                 continue
             items.append(WindowItem(
                 video_index=index, video_id=record.video_id, path=record.path, start=start,
-                end=min(start + self.window, num_frames), target=np.asarray(target, np.float32).reshape(-1),
-                indices=window_indices(start, self.window, self.counts, num_frames),
+                end=min(start + self.spec.window, num_frames), target=np.asarray(target, np.float32).reshape(-1),
+                indices=self.spec.indices(start, num_frames),
                 cache_path=cache_path, cache_row=rows.get(start, -1),
             ))
             if cache_path is not None and items[-1].cache_row < 0:
@@ -283,15 +284,15 @@ class WindowDataModule(pl.LightningDataModule):
         rank_zero_info(f"{name}: {len(records)} videos, {len(windows)} windows"
                        + (f", {no_target} windows skipped (no valid frame)" if no_target else ""))
         if self.uses_cache:
-            return CachedWindowDataset(windows, targets, self.window)
-        # by_video: each worker keeps a reader open per video of its batches (one per lane);
-        # evaluation: each worker reads a run of consecutive windows (``eval_order``), one or two videos at a time
+            return CachedWindowDataset(windows, targets, self.spec)
+        # readers kept open per worker: by_video, one per lane (a video of its batches), plus one;
+        # evaluation, its run of consecutive windows (``eval_order``) spans one or two videos at a time
         open_readers = 0
         if name != "train":
             open_readers = EVAL_OPEN_READERS
         elif self.window_order == "by_video":
             open_readers = self.batch_size + 1
-        return WindowDataset(windows, targets, self.window, self.frame_size, open_readers)
+        return WindowDataset(windows, targets, self.spec, open_readers)
 
     def setup(self, stage: Optional[str] = None) -> None:
         splits = self.split_records()
@@ -325,28 +326,11 @@ class WindowDataModule(pl.LightningDataModule):
             content["splits"] = {name: [r.video_id for r in rs] for name, rs in self.split_records().items()}
         atomic_write_text(directory / FOLDS_FILE, json.dumps(content, indent=2) + "\n")
 
-    # the window settings, read from the spec
-    @property
-    def window(self) -> int:
-        return self.spec.window
-
-    @property
-    def stride(self) -> int:
-        return self.spec.stride
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return self.spec.per_stream
-
-    @property
-    def frame_size(self) -> Optional[int]:
-        return self.spec.frame_size
-
     # -- loaders ---------------------------------------------------------------------
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        """Training shuffles by (seed, epoch) alone and no loader draws from torch's global
-        generator (its own generator gives the worker base seed): a resumed fit then sees the
-        same batches and the same augmentation noise as one that never stopped."""
+        """No loader draws from torch's global generator (training shuffles by seed and epoch; its
+        own generator gives the worker base seed): a resumed fit sees an unbroken fit's batches
+        and augmentation noise."""
         workers = self.cache_num_workers if self.uses_cache else self.num_workers
         seed = run_seed()
         dataset = self.datasets[name]
@@ -358,7 +342,7 @@ class WindowDataModule(pl.LightningDataModule):
         elif not shuffle and not self.uses_cache:
             sampler = ContiguousRunSampler(len(dataset), self.batch_size, workers, **ranks)
         return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, num_workers=workers,
-                          persistent_workers=workers > 0, generator=torch.Generator().manual_seed(seed))
+                          collate_fn=collate_windows, persistent_workers=workers > 0, generator=torch.Generator().manual_seed(seed))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -1,4 +1,4 @@
-"""A map-style dataset of sliding windows: each item is the frames of one window, per stream,
+"""Map-style datasets of sliding windows: each item is one window's frames (or cached features)
 with the window's target and the frame-level targets it covers."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from datamodules.feature_cache import CachedFeatureReader
 from datamodules.labels import FrameTargets
 from datamodules.video_io import SequentialFrameReader, read_frames
-from datamodules.windows import stream_slots
+from datamodules.windows import WindowSpec, stream_slots
 
 
 @dataclass(frozen=True)
@@ -35,63 +35,65 @@ class WindowItem:
 
 
 def gather_streams(frames: torch.Tensor, decoded: list[int], per_stream: dict[str, list[int]]) -> dict:
-    """Each stream's frames, picked from ``frames`` (the decoded frames ``decoded``, in order).
-
-    ``index_select`` copies whole frames; indexing with a list (``frames[rows]``) goes through
-    torch's element-wise gather, about 35x slower for uint8 frames on one core.
-    """
+    """Each stream's frames, picked from ``frames`` (the decoded frames ``decoded``, in order) with
+    ``index_select``, which copies whole frames (indexing with a list gathers element-wise)."""
     position = {frame: row for row, frame in enumerate(decoded)}
     return {name: frames.index_select(0, torch.tensor([position[i] for i in indices]))
             for name, indices in per_stream.items()}
 
 
-class WindowDataset(Dataset):
+class LabelledWindows(Dataset):
+    """Windows with their targets. An item's label side (``labels``): ``target`` (C,),
+    ``frame_target`` (window, C) and ``frame_mask`` (window,) for the frames it covers (padding
+    masked), and where it is: ``video_index``, ``video_id``, ``video_path`` and ``text_frames``
+    (by which a captions file is read), ``start``, ``end``."""
+
+    def __init__(self, windows: list[WindowItem], targets: dict[int, FrameTargets], spec: WindowSpec):
+        self.windows, self.targets, self.spec = windows, targets, spec
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def labels(self, item: WindowItem) -> dict:
+        frame_values, frame_valid = self.targets[item.video_index].window(item.start, self.spec.window)
+        return {"target": torch.from_numpy(item.target), "frame_target": torch.from_numpy(frame_values),
+                "frame_mask": torch.from_numpy(frame_valid), "video_index": item.video_index, "video_id": item.video_id,
+                "video_path": str(item.path), "text_frames": torch.tensor(item.indices["text"], dtype=torch.long),
+                "start": item.start, "end": item.end}
+
+
+class WindowDataset(LabelledWindows):
     """Decodes the union of a window's stream indices once, and hands it out once.
 
-    An item holds ``frames`` (slots, S, S, 3) uint8, the window's distinct sampled frames in
-    time order (S = ``frame_size``, or the native size when None), and ``stream_rows``: per
-    stream, which of them it reads (``windows.stream_slots``; the same for every window).
-    ``stream_frames`` turns a batch (or an item) into each stream's frames, ``video``
-    (Tv, S, S, 3), ``image`` and ``text``; the training step does it after the batch has
-    reached its device, so frames the streams share (all 16 image frames are video frames,
-    by default) cross from DataLoader workers and to the GPU once: 20 frames a window, not 36.
-    An item also holds ``target`` (C,), ``frame_target`` (window, C) and ``frame_mask``
-    (window,) for the frames the window covers (padding is masked), and ``video_index``,
-    ``video_id``, ``start``, ``end``.
+    An item is a batch of one window in ``datamodules.batch``'s layout: ``frames`` (slots, S, S, 3)
+    uint8, the window's distinct sampled frames in time order, and ``stream_rows`` (per stream,
+    (1, T), from ``windows.stream_slots``: the same for every window); plus its ``labels``.
 
-    ``open_readers`` > 0 keeps that many videos' readers open (per process, least recently
-    used closed first), each holding the frames of its last window: a video whose windows
-    come in time order (the ``by_video`` training order) is then decoded once, front to
-    back, and frames shared by overlapping windows are not decoded again. 0 decodes every
-    window on its own.
+    ``open_readers`` > 0 keeps that many videos' readers open (per process, least recently used
+    closed first), each holding the frames of its last window: a video whose windows come in
+    time order (``by_video`` training, evaluation) is decoded once, front to back. 0 decodes
+    every window on its own.
     """
 
-    def __init__(self, windows: list[WindowItem], targets: dict[int, FrameTargets], window: int, frame_size: int | None,
+    def __init__(self, windows: list[WindowItem], targets: dict[int, FrameTargets], spec: WindowSpec,
                  open_readers: int = 0):
-        self.windows = windows
-        self.targets = targets
-        self.window = window
-        self.frame_size = frame_size
+        super().__init__(windows, targets, spec)
         self.open_readers = open_readers
         self._readers: OrderedDict[Path, SequentialFrameReader] = OrderedDict()
         self._readers_pid = os.getpid()
         self._inherited: list = []
-        counts = {name: len(indices) for name, indices in windows[0].indices.items()} if windows else {}
-        self.slot_offsets, rows = stream_slots(window, counts)
+        self.slot_offsets, rows = stream_slots(spec.window, spec.per_stream)
         self.slots = len(self.slot_offsets)
         self._rows = rows
-        self.stream_rows = {name: torch.tensor(r) for name, r in rows.items()}
-
-    def __len__(self) -> int:
-        return len(self.windows)
+        self.stream_rows = {name: torch.tensor([r]) for name, r in rows.items()}  # a batch of one window
 
     def __getstate__(self) -> dict:  # DataLoader workers open their own readers
         return dict(self.__dict__, _readers=OrderedDict(), _inherited=[])
 
     def _own_readers(self) -> OrderedDict:
-        """This process's open readers. A forked DataLoader worker inherits copies of the
-        parent's, which must not be used (decoder state does not survive a fork: decord
-        crashes) nor closed; they are kept aside, untouched, and the worker opens its own."""
+        """This process's open readers. A forked DataLoader worker inherits copies of the parent's,
+        which must be neither used (decoder state does not survive a fork: decord crashes) nor
+        closed; they are kept aside, untouched, and the worker opens its own."""
         if self._readers_pid != os.getpid():
             self._inherited.append(self._readers)
             self._readers, self._readers_pid = OrderedDict(), os.getpid()
@@ -106,11 +108,11 @@ class WindowDataset(Dataset):
     def _frames(self, path: Path, needed: list[int]) -> np.ndarray:
         if self.open_readers <= 0:
             # resized as they are decoded: a 4000x3000 video never holds a window of full-size frames
-            return read_frames(path, needed, self.frame_size)
+            return read_frames(path, needed, self.spec.frame_size)
         readers = self._own_readers()
         reader = readers.pop(path, None)
         if reader is None:
-            reader = SequentialFrameReader(path, self.frame_size, in_thread=True)  # many stay open
+            reader = SequentialFrameReader(path, self.spec.frame_size, in_thread=True)  # many stay open
         frames = reader.get(needed)  # a reader that fails is dropped with its error
         reader.release_before(needed[0])  # later windows of the video start later
         readers[path] = reader
@@ -132,7 +134,7 @@ class WindowDataset(Dataset):
         for frame, offset in zip(frames, self.slot_offsets):  # at its offset, or the video's last frame (padding)
             if frame != item.start + offset and not (frame == last < item.start + offset):
                 raise ValueError(f"window {item.video_id}@{item.start}: its frame indices were not sampled "
-                                 f"over a {self.window}-frame window")
+                                 f"over a {self.spec.window}-frame window")
         return frames
 
     def __getitem__(self, index: int) -> dict:
@@ -142,42 +144,17 @@ class WindowDataset(Dataset):
         frames = torch.from_numpy(self._frames(item.path, needed))
         if len(needed) < len(slots):  # past a short video's end: slots repeat its last frame
             frames = gather_streams(frames, needed, {"slots": slots})["slots"]
-        sample = {"frames": frames, "stream_rows": self.stream_rows}
-        sample.update(target_fields(item, self.targets[item.video_index], self.window))
-        return sample
+        return {"frames": frames, "stream_rows": self.stream_rows, **self.labels(item)}
 
 
-def target_fields(item: WindowItem, targets: FrameTargets, window: int) -> dict:
-    """The label side of an item: window target, the frame targets it covers, where it is."""
-    frame_values, frame_valid = targets.window(item.start, window)
-    return {
-        "target": torch.from_numpy(item.target),
-        "frame_target": torch.from_numpy(frame_values),
-        "frame_mask": torch.from_numpy(frame_valid),
-        "video_index": item.video_index,
-        "video_id": item.video_id,
-        "video_path": str(item.path),  # with text_frames: what a captions file is looked up by
-        "text_frames": torch.tensor(item.indices["text"], dtype=torch.long),
-        "start": item.start,
-        "end": item.end,
-    }
-
-
-class CachedWindowDataset(Dataset):
+class CachedWindowDataset(LabelledWindows):
     """The same items as ``WindowDataset`` with ``features`` (per stream, (T, d) float32) read
     from the feature cache in place of frames: no decoding, no encoder."""
 
-    def __init__(self, windows: list[WindowItem], targets: dict[int, FrameTargets], window: int):
-        self.windows = windows
-        self.targets = targets
-        self.window = window
+    def __init__(self, windows: list[WindowItem], targets: dict[int, FrameTargets], spec: WindowSpec):
+        super().__init__(windows, targets, spec)
         self.reader = CachedFeatureReader()
-
-    def __len__(self) -> int:
-        return len(self.windows)
 
     def __getitem__(self, index: int) -> dict:
         item = self.windows[index]
-        sample = {"features": self.reader.window(item.cache_path, item.cache_row)}
-        sample.update(target_fields(item, self.targets[item.video_index], self.window))
-        return sample
+        return {"features": self.reader.window(item.cache_path, item.cache_row), **self.labels(item)}

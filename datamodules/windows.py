@@ -1,17 +1,13 @@
-"""Sliding windows over a video and uniform frame sampling inside a window.
+"""Sliding windows over a video and uniform frame sampling inside a window. Pure functions, no
+I/O: every frame index the data pipeline reads comes from here.
 
-Pure functions, no I/O. Every frame index the data pipeline reads comes from here.
-
-Rules
------
-* Windows are ``window`` frames long and start every ``stride`` frames, from frame 0.
-  If the last regular window stops short of the video's end, one more window is
-  aligned to the end, so every frame is covered by at least one window (as long as
-  ``stride <= window``; a larger stride leaves gaps between windows, on purpose).
-* A video shorter than one window yields a single window starting at 0; indices past
-  its last frame are replaced by the last frame (padding by repetition).
-* ``count`` frames are sampled uniformly inside a window: the centre of each of
-  ``count`` equal segments, ``start + floor((i + 0.5) * window / count)``.
+* Windows are ``window`` frames long and start every ``stride`` frames, from frame 0. If the
+  last regular window stops short of the video's end, one more is aligned to the end, so every
+  frame is in a window (if ``stride <= window``; a larger stride leaves gaps, on purpose).
+* A video shorter than one window yields a single window starting at 0; indices past its last
+  frame are replaced by the last frame (padding by repetition).
+* ``count`` frames are sampled uniformly inside a window: the centre of each of ``count`` equal
+  segments, ``start + floor((i + 0.5) * window / count)``.
 """
 
 from __future__ import annotations
@@ -44,10 +40,8 @@ def window_starts(num_frames: int, window: int, stride: int) -> list[int]:
 
 
 def uniform_indices(start: int, window: int, count: int, num_frames: int) -> list[int]:
-    """``count`` frame indices spread uniformly over ``[start, start + window)``.
-
-    Indices at or past ``num_frames`` are clamped to the last frame (short-video padding).
-    """
+    """``count`` frame indices spread uniformly over ``[start, start + window)``; those at or past
+    ``num_frames`` are clamped to the last frame (short-video padding)."""
     if count < 1:
         raise WindowSettingsError(f"frames per window (--data.video_frames, image_frames, text_frames) must be >= 1, "
                                   f"got {count}")
@@ -68,12 +62,9 @@ def window_indices(
 @dataclass(frozen=True)
 class WindowSpec:
     """How videos are cut into windows: window length and stride in frames, frames sampled per
-    stream, and the short side decoded frames are resized to (None: as decoded).
-
-    Built once from the datamodule's settings (or a checkpoint's), and passed whole to every
-    source that cuts videos into windows (training, extraction, inference, streaming).
-    ``counts`` may be given as a mapping; it is kept as ``(stream, count)`` pairs so the spec
-    stays immutable and picklable.
+    stream, and the short side decoded frames are resized to (None: as decoded). Built once from
+    the datamodule's (or a checkpoint's) settings and passed whole to every source of windows.
+    ``counts`` may be a mapping; it is kept as ``(stream, count)`` pairs (immutable, picklable).
     """
 
     window: int = 64
@@ -109,15 +100,10 @@ def union_indices(per_stream: Mapping[str, list[int]]) -> list[int]:
 
 
 def stream_slots(window: int, counts: Mapping[str, int]) -> tuple[list[int], dict[str, list[int]]]:
-    """How the streams of a window share its sampled frames.
-
-    Every window samples the same positions relative to its start (``uniform_indices``), so
-    the distinct positions of all streams (the window's *slots*, in time order) and which
-    slot each stream's frames come from are the same for every window. Returns the slots'
-    offsets from the window's start and, per stream, its frames' slots: with
-    ``{"video": 16, "image": 16, "text": 4}`` over 64 frames, 20 slots hold all 36 frames.
-    (Past a short video's end several slots hold the same clamped frame; the mapping holds.)
-    """
+    """How the streams of a window share its sampled frames: the offsets from the window's start
+    of its distinct positions (*slots*, in time order) and, per stream, its frames' slots. The same
+    for every window (with 16/16/4 frames over 64, 20 slots hold all 36); past a short video's end
+    several slots hold the same clamped frame."""
     offsets = {name: uniform_indices(0, window, count, window) for name, count in counts.items()}
     slots = sorted({offset for stream in offsets.values() for offset in stream})
     slot_of = {offset: slot for slot, offset in enumerate(slots)}

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
-# Before torch is imported (OpenMP reads it once): idle intra-op threads sleep instead of
-# spinning. The project runs several PyTorch processes at once (DDP ranks, DataLoader workers,
-# other jobs on a shared node); spinning threads of one take the cores the others need
-# (benchmarks/cpu_sharing.py). Set OMP_WAIT_POLICY yourself to choose otherwise.
+# Before torch is imported (OpenMP reads it once): idle intra-op threads sleep instead of spinning, which would take
+# the cores of the other PyTorch processes running at once (DDP ranks, DataLoader workers, other jobs on the node;
+# benchmarks/cpu_sharing.py). Set OMP_WAIT_POLICY yourself to choose otherwise.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from lightning_app.errors import UserError, user_message  # noqa: E402
@@ -31,32 +31,27 @@ prints the fully resolved config. Configs: configs/ (dvd.yaml, affwild2.yaml, de
 presets/). README.md has the details."""
 
 
+# the commands that are not Trainer methods: their module and entry point (argv -> exit status)
+COMMANDS = {"cv": "cv_main", "ablate": "ablate_main", "extract": "extract_main", "infer": "infer_main"}
+
+
 def main() -> None:
     if sys.argv[1:] in ([], ["-h"], ["--help"]):
-        # without importing torch and Lightning (seconds): LightningCLI's own help would also
-        # leave out the commands that are not Trainer methods
+        # without importing torch and Lightning (seconds); LightningCLI's help would also omit COMMANDS
         print(USAGE, file=sys.stdout if sys.argv[1:] else sys.stderr)
         sys.exit(0 if sys.argv[1:] else 2)
+    command, args = sys.argv[1], sys.argv[2:]
     try:
-        if sys.argv[1:2] == ["cv"]:
-            from lightning_app.cv import cv_main
+        if command not in COMMANDS:
+            from lightning_app.cli import cli_main
 
-            sys.exit(cv_main(sys.argv[2:]))
-        if sys.argv[1:2] == ["ablate"]:
-            from lightning_app.ablate import ablate_main
-
-            sys.exit(ablate_main(sys.argv[2:]))
-        if sys.argv[1:2] == ["infer"]:
-            from lightning_app.infer import infer_main
-
-            sys.exit(infer_main(sys.argv[2:]))
-        if sys.argv[1:2] == ["extract"]:
-            from lightning_app.extract import extract_main
-
-            sys.exit(extract_main(sys.argv[2:]))
-        from lightning_app.cli import cli_main
-
-        cli_main()
+            cli_main()
+            return
+        module = importlib.import_module(f"lightning_app.{command}")
+        if command != "infer" and any(a in ("-h", "--help") for a in args):  # infer's parser has its own
+            print(module.__doc__)
+            sys.exit(0)
+        sys.exit(getattr(module, COMMANDS[command])(args))
     except UserError as error:
         print(f"error: {user_message(error)}", file=sys.stderr)
         sys.exit(2)

@@ -14,9 +14,7 @@ from its ``last.ckpt``; a changed config is refused, and ``--new`` starts a new 
 
 from __future__ import annotations
 
-import csv
 import json
-import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,9 +22,10 @@ from typing import Any
 
 from lightning_app.config_paths import CONFIGS_DIR
 from lightning_app.errors import ConfigError, UserError
-from lightning_app.files import atomic_write_text
-from lightning_app.resumable_runs import RunFolder, fit_in_folder, is_rank_zero, read_json, take_new_flag
-from lightning_app.terminal import print_table
+from lightning_app.files import atomic_write_text, read_json
+from lightning_app.plots import pyplot, save_figure
+from lightning_app.resumable_runs import RunFolder, fit_in_folder, is_rank_zero, take_new_flag
+from lightning_app.terminal import print_table, write_table
 
 ABLATIONS_DIR = CONFIGS_DIR / "ablations"
 BASELINE = "full"
@@ -80,21 +79,14 @@ def _run_variant(rest: list[str], variant: str, directory: Path, cv: bool) -> di
 
 
 def plot_bars(path: Path, results: dict[str, dict[str, Any]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     done = {k: v for k, v in results.items() if v.get("value") is not None}
-    figure, axis = plt.subplots(figsize=(max(4, 1.1 * len(done)), 3.2), dpi=100)
+    figure, axis = pyplot().subplots(figsize=(max(4, 1.1 * len(done)), 3.2), dpi=100)
     axis.bar(list(done), [v["value"] for v in done.values()],
              yerr=[v["std"] or 0.0 for v in done.values()], capsize=3, color=["#444"] + ["#7aa6c2"] * (len(done) - 1))
     metric = next((v["metric"] for v in done.values() if v.get("metric")), "")
     axis.set_ylabel(metric)
     axis.tick_params(axis="x", rotation=30, labelsize=8)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def run_ablate(args: Sequence[str]) -> dict[str, Any]:
@@ -133,22 +125,12 @@ def run_ablate(args: Sequence[str]) -> dict[str, Any]:
         last = (f"{r['std']:.4f}" if r.get("std") is not None else "-") if cv else str(r.get("best_epoch", "-"))
         rows.append([variant, str(r.get("metric") or "-"), value, last])
     (directory / "ablation.json").write_text(json.dumps({"cv": cv, "results": results}, indent=2, default=str) + "\n")
-    with (directory / "ablation.csv").open("w", newline="") as handle:
-        csv.writer(handle).writerows([header, *rows])
-    (directory / "ablation.md").write_text("\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-                                                     + ["| " + " | ".join(r) + " |" for r in rows]) + "\n")
+    write_table(directory / "ablation", header, rows)
     plot_bars(directory / "ablation.png", results)
     print_table("ablations", header, rows, caption=str(directory))
     return {"directory": str(directory), "results": results}
 
 
 def ablate_main(args: Sequence[str]) -> int:
-    if any(a in ("-h", "--help") for a in args):
-        print(__doc__)
-        return 0
     report = run_ablate(args)
     return 1 if any(r["status"] != "ok" for r in report["results"].values()) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(ablate_main(sys.argv[1:]))

@@ -1,8 +1,7 @@
 """Reading a checkpoint file the user named, with one clear error for every way it can be wrong.
 
-Loaded with ``weights_only=True`` (no code runs) and memory-mapped, so checking even a large
-checkpoint reads only its header. Nothing here writes to the file.
-"""
+Loaded with ``weights_only=True`` (no code runs) and memory-mapped, so checking even a large checkpoint reads only
+its header. Nothing here writes to the file."""
 
 from __future__ import annotations
 

@@ -35,22 +35,15 @@ from models.lit_module import VideoFusionModule, encoder_specs
 # The frozen encoders stay in eval mode on purpose.
 warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
-# cv and extract call the CLI in-process with their own argument lists.
+# The other commands call the CLI in-process with their own argument lists.
 warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended to run from within Python.*")
 # The module moves batches itself on purpose (models/batch_transfer.py).
 warnings.filterwarnings("ignore", message=r".*overridden `transfer_batch_to_device` in `LightningModule`.*")
 
 
-class _DropAdvertisement(logging.Filter):
-    """Lightning logs a tip recommending a hosted logging service at every run; a research tool's
-    output carries only what the user needs."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "litlogger" not in record.getMessage()
-
-
+# Lightning logs a tip recommending a hosted logging service at every run: dropped.
 for _name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-    logging.getLogger(_name).addFilter(_DropAdvertisement())
+    logging.getLogger(_name).addFilter(lambda record: "litlogger" not in record.getMessage())
 
 # Sections of the resolved config that define an experiment's numbers.
 HASHED_SECTIONS = ("seed_everything", "model", "data")
@@ -61,9 +54,8 @@ def cached_feature_dims(datamodule) -> Optional[dict[str, int]]:
     try:
         return dims() if callable(dims) else None
     except UserError:
-        # Not decidable yet (the demo writes its clips in prepare_data, later) or a data error
-        # that the datamodule reports itself when it sets up, in one line; raised here, inside
-        # an argument link, it would reach the user as a parser traceback.
+        # Not decidable yet (the demo writes its clips in prepare_data, later) or a data error that the datamodule
+        # reports in one line when it sets up; raised here, inside an argument link, it would be a parser traceback.
         return None
 
 
@@ -94,24 +86,21 @@ def finish_wandb() -> None:
 
 
 class VideoFusionCLI(LightningCLI):
-    """LightningCLI with omegaconf parsing, a CSV logger under ``default_root_dir`` unless
-    the config names another, a rich progress bar unless the config names another or turns it
-    off, a ``RunSummary`` and an ``RngStateCheckpoint`` (exact resume) on every run, and, after ``fit``, a validation
-    of the best checkpoint whose metrics go into ``summary.json``."""
+    """LightningCLI adding to every run a CSV logger under ``default_root_dir`` and a rich progress bar (unless the
+    config names others or turns the bar off), ``RunSummary``, ``EvaluationPlots``, ``RngStateCheckpoint`` (exact
+    resume) and ``FailedRunCleanup``; after ``fit``, the best checkpoint's validation goes into ``summary.json``."""
 
     def add_arguments_to_parser(self, parser) -> None:
         # The feature cache is keyed by the model's encoders: the datamodule gets them from here.
         parser.link_arguments(("model.video_encoder", "model.clip_encoder", "model.captioner"),
                               "data.init_args.encoders", compute_fn=encoder_specs)
-        # training from a complete feature cache: the model takes its feature sizes from it and
-        # never builds (or loads the weights of) its encoders
+        # from a complete feature cache the model takes its feature sizes, and never builds (or loads) its encoders
         parser.link_arguments("data", "model.feature_dims", compute_fn=cached_feature_dims, apply_on="instantiate")
 
     def parse_arguments(self, parser, args) -> None:
         super().parse_arguments(parser, args)
-        # LightningCLI next loads a named checkpoint and puts its hyperparameters over the model's
-        # config: check the file first, so that a missing, truncated or foreign one, or one of
-        # the other task, is one error line (fit's "last" is resolved, then checked, below)
+        # LightningCLI next puts a named checkpoint's hyperparameters over the model's config: check the file first,
+        # so a missing, truncated or foreign one, or one of the other task, is one error line (fit's "last": below)
         subcommand = self.config.get("subcommand")
         config = self.config.get(subcommand) if subcommand else None
         ckpt_path = config.get("ckpt_path") if config is not None else None
@@ -136,9 +125,8 @@ class VideoFusionCLI(LightningCLI):
         resume = self._resume_folder(root)
         logger = config.get("logger")
         if logger is not False:
-            # A CSV log always comes first: its version folder is the run folder (summary.json,
-            # config.yaml, folds.json, checkpoints), whatever else logs beside it. A resumed fit
-            # goes on in its checkpoint's folder and W&B run.
+            # A CSV log always comes first, whatever else logs: its version folder is the run folder (summary.json,
+            # config.yaml, folds.json, checkpoints). A resumed fit goes on in its checkpoint's folder and W&B run.
             loggers = [] if logger in (None, True) else logger if isinstance(logger, list) else [logger]
             if not any(isinstance(item, CSVLogger) for item in loggers):
                 version = resume.name if resume is not None else None
@@ -191,24 +179,23 @@ class VideoFusionCLI(LightningCLI):
         finish_wandb()
 
 
-class _Parsed(Exception):
-    """Carries a parsed config out of ``_ConfigReader`` before anything is instantiated."""
+class ConfigReader(VideoFusionCLI):
+    """Parses a command line as ``VideoFusionCLI`` does, then builds and runs nothing: ``resolved`` is the
+    subcommand's full config as plain data (LightningCLI runs the subcommand only while ``subcommand`` is set)."""
 
+    def instantiate_classes(self) -> None:
+        pass
 
-class _ConfigReader(VideoFusionCLI):
-    def before_instantiate_classes(self) -> None:
-        config = self.config.get(str(self.subcommand), self.config)
-        raise _Parsed(json.loads(self._parser(self.subcommand).dump(config, format="json", skip_check=True)))
+    def after_instantiate_classes(self) -> None:
+        full = json.loads(self.parser.dump(self.config, format="json", skip_check=True))
+        self.resolved: dict[str, Any] = full[str(self.subcommand)]
+        self.subcommand = None
 
 
 def parse_config(args: Sequence[str]) -> dict[str, Any]:
     """The fully resolved config of a command line, as plain data, without building anything."""
-    try:
-        _ConfigReader(VideoFusionModule, WindowDataModule, subclass_mode_data=True, args=resolve_config_args(args),
-                      parser_kwargs={"parser_mode": "omegaconf"}, parser_class=OneLineErrorParser)
-    except _Parsed as parsed:
-        return parsed.args[0]
-    raise RuntimeError("the config reader returned without a config")
+    return ConfigReader(VideoFusionModule, WindowDataModule, subclass_mode_data=True, args=resolve_config_args(args),
+                        parser_kwargs={"parser_mode": "omegaconf"}, parser_class=OneLineErrorParser).resolved
 
 
 def cli_main(args: Optional[Sequence[str]] = None, run: bool = True) -> VideoFusionCLI:
@@ -216,14 +203,6 @@ def cli_main(args: Optional[Sequence[str]] = None, run: bool = True) -> VideoFus
         sys.argv[1:] = resolve_config_args(sys.argv[1:])
     else:
         args = resolve_config_args(args)
-    return VideoFusionCLI(
-        VideoFusionModule,
-        WindowDataModule,
-        subclass_mode_data=True,
-        args=args,
-        run=run,
-        parser_kwargs={"parser_mode": "omegaconf"},
-        parser_class=OneLineErrorParser,
-        save_config_callback=SaveAndUploadConfig,
-        save_config_kwargs={"overwrite": True},
-    )
+    return VideoFusionCLI(VideoFusionModule, WindowDataModule, subclass_mode_data=True, args=args, run=run,
+                          parser_kwargs={"parser_mode": "omegaconf"}, parser_class=OneLineErrorParser,
+                          save_config_callback=SaveAndUploadConfig, save_config_kwargs={"overwrite": True})

@@ -18,10 +18,8 @@ def resolve_config(value: str, configs_dir: Path = CONFIGS_DIR) -> str:
     if candidate.is_file():
         return str(candidate)
     known = sorted(str(p.relative_to(configs_dir)) for p in configs_dir.rglob("*.yaml")) if configs_dir.is_dir() else []
-    raise ConfigError(
-        f"--config {value}: no such file (looked at {Path(value).resolve()} and {candidate}); "
-        f"shipped configs: {', '.join(known) or 'none'}"
-    )
+    raise ConfigError(f"--config {value}: no such file (looked at {Path(value).resolve()} and {candidate}); "
+                      f"shipped configs: {', '.join(known) or 'none'}")
 
 
 def resolve_config_args(argv: Sequence[str], configs_dir: Path = CONFIGS_DIR) -> list[str]:

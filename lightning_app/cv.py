@@ -17,11 +17,9 @@ again; a changed config is refused for it, and ``--new`` starts a new folder
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import statistics
-import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -33,7 +31,7 @@ from rich.console import Console
 from lightning_app.cli import parse_config
 from lightning_app.errors import ConfigError, UserError
 from lightning_app.resumable_runs import RunFolder, fit_in_folder, fit_result, is_rank_zero, take_new_flag
-from lightning_app.terminal import print_table
+from lightning_app.terminal import print_table, write_table
 
 CV_DIR = "cv"
 
@@ -86,14 +84,10 @@ def table_rows(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def write_table(directory: Path, table: dict[str, Any]) -> None:
+def write_cv_table(directory: Path, table: dict[str, Any]) -> None:
     header, rows = table_rows(table)
     (directory / "cv_summary.json").write_text(json.dumps(table, indent=2) + "\n")
-    with (directory / "cv_table.csv").open("w", newline="") as handle:
-        csv.writer(handle).writerows([header, *rows])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    (directory / "cv_table.md").write_text("\n".join(lines) + "\n")
+    write_table(directory / "cv_table", header, rows)
 
 
 def print_cv_table(table: dict[str, Any], directory: Path) -> None:
@@ -181,7 +175,7 @@ def run_cv(args: Sequence[str]) -> dict[str, Any]:
     table = cv_table(dataset, results, folds, directory)
     if not is_rank_zero():  # every rank ran the folds; rank 0 reports them
         return table
-    write_table(directory, table)
+    write_cv_table(directory, table)
     if _uses_wandb(config):
         log_table_to_wandb(table, group, directory)
     print_cv_table(table, directory)
@@ -201,12 +195,5 @@ def cv_table(dataset: str, results: dict[int, dict[str, Any]], folds: list[int],
 
 
 def cv_main(args: Sequence[str]) -> int:
-    if any(a in ("-h", "--help") for a in args):
-        print(__doc__)
-        return 0
     table = run_cv(args)
     return 1 if table["failed"] else 0
-
-
-if __name__ == "__main__":
-    sys.exit(cv_main(sys.argv[1:]))

@@ -2,17 +2,13 @@
 
 
 class UserError(Exception):
-    """A problem with the user's input (config, data, weights) that they can fix.
-
-    The message names the file or key at fault and what to do about it. The command
-    line prints it on one line and exits with status 2.
-    """
+    """A problem with the user's input (config, data, weights) that they can fix. The message names the file or
+    key at fault and what to do about it; the command line prints it on one line and exits with status 2."""
 
 
 def user_message(error: BaseException) -> str:
-    """The message to print for a user error. One raised in a DataLoader worker process comes
-    back wrapped by torch ("Caught DataError in DataLoader worker process 0. Original
-    Traceback ..."): the original message is its traceback's last line."""
+    """The message to print for a user error. One raised in a DataLoader worker comes back wrapped by torch
+    ("Caught DataError in DataLoader worker process 0. Original Traceback ..."): the original is its last line."""
     message = str(error)
     if message.startswith("Caught ") and "Original Traceback" in message:
         last = message.strip().splitlines()[-1]

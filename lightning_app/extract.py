@@ -34,13 +34,13 @@ import time
 import uuid
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from callbacks.feature_writer import RANK_REPORT, FeatureCacheWriter
 from datamodules.cache_claims import VideoClaims
 from datamodules.extraction_data import VideoChunkLoader, VideoChunkStream, VideoJob
 from datamodules.video_io import frame_count
-from datamodules.windows import window_starts
 from lightning_app.errors import ConfigError
 from lightning_app.preflight import check_cache_folder
 from lightning_app.terminal import print_table
@@ -71,19 +71,16 @@ def _merge_reports(cache, job: str) -> dict[str, Any]:
 def _extract(cli, jobs: list[VideoJob], writer: FeatureCacheWriter) -> None:
     """One pass of the encoders over ``jobs`` (those another job claimed are skipped)."""
     datamodule, trainer = cli.datamodule, cli.trainer
-    # the encoders take up to --data.batch_size windows at a time: a list of chunks of up to
-    # CHUNK_WINDOWS windows each, of one video or of the next ones when a video ends
+    # an item holds up to --data.batch_size windows: chunks of up to CHUNK_WINDOWS windows each, across video ends
     per_chunk = min(CHUNK_WINDOWS, datamodule.batch_size)
     per_item = max(1, datamodule.batch_size // per_chunk)
-    chunks = VideoChunkStream(jobs, datamodule.spec, windows_per_chunk=per_chunk, chunks_per_item=per_item, decode_ahead=max(2, per_item),
-                              claims=writer.claims, written=writer.cache.is_valid)
-    # workers (--data.num_workers) decode videos in parallel while the encoders run here
+    chunks = VideoChunkStream(jobs, datamodule.spec, windows_per_chunk=per_chunk, chunks_per_item=per_item,
+                              decode_ahead=max(2, per_item), claims=writer.claims, written=writer.cache.is_valid)
     loader = VideoChunkLoader(chunks, num_workers=datamodule.num_workers)
     with warnings.catch_warnings():  # one pass over the videos (VideoChunkLoader refuses persistent workers)
         warnings.filterwarnings("ignore", message=r".*persistent_workers=True.*predict_dataloader.*")
         trainer.predict(FeatureExtractionModule(cli.model.extractor), dataloaders=loader, return_predictions=False)
-    # every rank has written its videos before rank 0 looks at the cache (a no-op outside a
-    # process group, as in the main process of ddp_spawn)
+    # every rank's videos are written before rank 0 reads the cache (a no-op outside a process group: ddp_spawn's main)
     trainer.strategy.barrier()
 
 
@@ -124,8 +121,8 @@ def run_extract(args: Sequence[str]) -> dict[str, Any]:
         raise ConfigError("the model holds no encoders to extract with")
     if trainer.global_rank == 0 and todo:  # room for what is left to write, before hours of encoding
         frames = [frame_count(job.path) for job in todo]
-        windows = sum(len(window_starts(n, datamodule.window, datamodule.stride)) for n in frames if n > 0)
-        check_cache_folder(cache.directory, windows, cli.model.extractor.dims, datamodule.counts)
+        windows = sum(len(datamodule.spec.starts(n)) for n in frames if n > 0)
+        check_cache_folder(cache.directory, windows, cli.model.extractor.dims, datamodule.spec.per_stream)
     skipped = len(names) - len(todo)
     report: dict[str, Any] = {"done": [], "errors": [], "seconds": {}, "windows": 0, "frames_decoded": 0}
     claims = VideoClaims(cache.directory)
@@ -144,6 +141,12 @@ def run_extract(args: Sequence[str]) -> dict[str, Any]:
         return {"rank": trainer.global_rank}
     if writer in trainer.callbacks:
         report = _merge_reports(cache, writer.job)
+    return _finish(cache, claims, names, report, skipped)
+
+
+def _finish(cache, claims: VideoClaims, names: dict[str, Path], report: dict[str, Any], skipped: int) -> dict[str, Any]:
+    """Rank 0, at the end: the errors file, the complete mark when every video is in the cache,
+    and the summary, printed and returned."""
     missing = sorted(name for name, path in names.items() if not cache.is_valid(name, path))
     held = [name for name in missing if claims.held_elsewhere(name)]
     failed = {e["video"] for e in report["errors"]}
@@ -171,8 +174,5 @@ def run_extract(args: Sequence[str]) -> dict[str, Any]:
 
 
 def extract_main(args: Sequence[str]) -> int:
-    if any(a in ("-h", "--help") for a in args):
-        print(__doc__)
-        return 0
     summary = run_extract(args)
     return 1 if summary.get("failed") else 0

@@ -1,6 +1,6 @@
 """``python -m lightning_app infer --ckpt_path best.ckpt --video a.mp4 b.mkv folder/ --out results/``
 
-Runs a trained model on any videos (mp4, mkv, avi, webm, mov; any size, frame rate and
+Runs a trained model on any videos (mp4, mkv, avi, webm, mov, m4v; any size, frame rate and
 length, shorter than a window included) and writes, per video, into ``results/<name>/``:
 
 * ``windows.csv`` / ``windows.json``: one row per window, start/end frame and time in
@@ -22,8 +22,9 @@ was trained with are restored from it; ``--config`` is only needed for checkpoin
 the window settings. ``--stream`` reads each source incrementally with PyAV (a file being
 written, or a camera or network stream FFmpeg can open), predicts every window as soon as it
 is complete, prints its latency, and holds one window of frames in memory; a device needs its
-FFmpeg input format (``--stream --format v4l2 --video /dev/video0``). Following a file that is
-still being written past its current end is not supported yet.
+FFmpeg input format (``--stream --format v4l2 --video /dev/video0``). ``--stream --follow
+SECONDS`` reads a file that is still being written as it grows (Matroska, MPEG-TS or fragmented
+MP4), ending after SECONDS without growth.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from lightning_app.checkpoint_file import load_checkpoint_file
 from lightning_app.errors import ConfigError, UserError
 from lightning_app.inference import VideoPredictor, write_outputs
 from models.lit_module import VideoFusionModule
+from models.tasks import Task
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,12 +124,9 @@ def output_names(sources: Sequence[str]) -> list[str]:
     return names
 
 
-def _summary_line(summary: dict[str, Any]) -> str:
+def _summary_line(summary: dict[str, Any], task: Task) -> str:
     head = f"{summary['video']}: {summary['frames']} frames, {summary['duration']:.1f} s, {summary['windows']} windows"
-    if "violent_segments" in summary:
-        return head + (f", max p {summary['max_probability']:.2f}, {summary['violent_segments']} violent segment(s)"
-                       f" ({summary['violent_seconds']:.1f} s)")
-    return head + ", " + ", ".join(f"{k} {v:+.2f}" for k, v in summary.items() if k.startswith("mean_"))
+    return f"{head}, {task.summary_line(summary)}"
 
 
 def run_infer(args: argparse.Namespace) -> dict[str, Any]:
@@ -161,7 +160,7 @@ def run_infer(args: argparse.Namespace) -> dict[str, Any]:
                 summary = write_outputs(result, out / name, threshold, args.min_segment)
                 summary.update(source=source, output=str(out / name), seconds=round(time.perf_counter() - started, 3))
                 summaries.append(summary)
-                progress.console.print(_summary_line(summary), highlight=False, soft_wrap=True)
+                progress.console.print(_summary_line(summary, predictor.model.task), highlight=False, soft_wrap=True)
                 for warning in summary.get("warnings", []):
                     progress.console.print(f"warning: {source}: {warning}", highlight=False, soft_wrap=True)
             except UserError as error:

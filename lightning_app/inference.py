@@ -13,27 +13,30 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from datamodules.batch import STREAMS, stream_frames
-from datamodules.extraction_data import VideoJob, VideoWindowSource
 from datamodules.prefetch import prefetch
-from datamodules.stream_reader import StreamingWindowReader
 from datamodules.video_io import declared_frame_count, frame_times, truncation_warning
+from datamodules.window_source import LiveWindowSource, VideoWindowSource
 from datamodules.windows import WindowSpec
-from lightning_app.timeline import frames_from_windows, violent_segments
 from models.lit_module import VideoFusionModule
+from models.tasks import Task
+from models.timeline import frames_from_windows
 
 
 @dataclass
 class VideoResult:
     name: str
-    prediction_names: tuple[str, ...]
+    task: Task  # what the predictions are, and how a video's are summed up
     starts: np.ndarray
     ends: np.ndarray
     preds: np.ndarray  # (W, C)
     frame_start_times: np.ndarray  # (N,)
     frame_end_times: np.ndarray  # (N,)
-    latencies: list[float] = field(default_factory=list)  # streaming: seconds from a window's last frame to its prediction
+    latencies: list[float] = field(default_factory=list)  # streaming: seconds, a window's last frame to its prediction
     warnings: list[str] = field(default_factory=list)  # e.g. decoding stopped before the end of the stream
+
+    @property
+    def prediction_names(self) -> tuple[str, ...]:
+        return tuple(self.task.prediction_names)
 
     @property
     def num_frames(self) -> int:
@@ -55,58 +58,48 @@ class VideoPredictor:
         return tuple(self.model.task.prediction_names)
 
     @torch.inference_mode()
-    def predict_frames(self, frames: dict[str, torch.Tensor], path: Optional[Path | str] = None) -> np.ndarray:
-        """Per-stream window frames (B, T, S, S, 3) uint8 -> predictions (B, C). With ``path`` and
-        ``frames["text_frames"]`` (B, Tt), a captions-file captioner looks the captions up."""
-        batch: dict[str, Any] = {name: frames[name].to(self.device) for name in STREAMS}
-        if path is not None and "text_frames" in frames:
-            batch["video_path"] = [str(path)] * len(frames["text_frames"])
-            batch["text_frames"] = frames["text_frames"]
+    def predict_chunk(self, chunk: dict[str, Any], path: Path | str) -> np.ndarray:
+        """A chunk of windows (``datamodules.window_source``) -> predictions (B, C). A
+        captions-file captioner looks the captions up by ``path`` and the chunk's ``text_frames``."""
+        batch = {"frames": chunk["frames"].to(self.device), "stream_rows": chunk["stream_rows"],
+                 "video_path": [str(path)] * len(chunk["starts"]), "text_frames": chunk["text_frames"]}
         return self.model.task.predict(self.model(batch).float()).cpu().numpy()
 
     def predict_file(self, path: Path, name: str) -> VideoResult:
-        """Batch mode: decord decodes the file front to back once, a chunk of windows at a time,
-        in a background thread a chunk or two ahead of the model."""
-        source = VideoWindowSource(VideoJob(name, path), self.spec, self.windows_per_batch)
-        starts, ends, preds = [], [], []
-        for chunk in prefetch(source):
-            preds.append(self.predict_frames({**stream_frames(chunk), "text_frames": chunk["text_frames"]}, path))
-            starts.append(chunk["starts"])
-            ends.append(chunk["ends"])
+        """Batch mode: the file decoded front to back once, a chunk of windows at a time, in a
+        background thread a chunk or two ahead of the model."""
+        source = VideoWindowSource(path, self.spec, self.windows_per_batch)
+        chunks = [(chunk["starts"], chunk["ends"], self.predict_chunk(chunk, path)) for chunk in prefetch(source)]
+        starts, ends, preds = (np.concatenate(part) for part in zip(*chunks))
         begin, finish = frame_times(path)
         warning = truncation_warning(declared_frame_count(path), len(begin))
-        return VideoResult(name, self.prediction_names, np.concatenate(starts), np.concatenate(ends),
-                           np.concatenate(preds), begin, finish, warnings=[warning] if warning else [])
+        return VideoResult(name, self.model.task, starts, ends, preds, begin, finish,
+                           warnings=[warning] if warning else [])
 
     def stream(self, source: str, name: str, on_window=None, input_format: Optional[str] = None,
                follow_seconds: Optional[float] = None) -> VideoResult:
-        """Streaming mode: PyAV reads frames as they come; each window is predicted once complete.
-
-        ``on_window(start, end, start_time, end_time, prediction, latency)`` is called per window.
-        """
-        reader = StreamingWindowReader(source, self.spec, input_format, follow_seconds)
-        starts, ends, preds, latencies, times = [], [], [], [], {}
-        for window in reader:
-            frames = {k: v[None] for k, v in window.frames.items()}
-            frames["text_frames"] = torch.tensor([window.text_frames])
-            pred = self.predict_frames(frames, source)[0]
-            latency = time.perf_counter() - window.ready
-            starts.append(window.start)
-            ends.append(window.end)
+        """Streaming mode: PyAV reads frames as they come; each window is predicted once complete and passed to
+        ``on_window(start, end, start_time, end_time, prediction, latency)`` if given."""
+        live = LiveWindowSource(source, self.spec, input_format, follow_seconds)
+        starts, ends, preds, latencies, times = [], [], [], [], []
+        for chunk in live:
+            pred = self.predict_chunk(chunk, source)[0]
+            latency = time.perf_counter() - chunk["ready"]
+            start, end = int(chunk["starts"][0]), int(chunk["ends"][0])
+            starts.append(start)
+            ends.append(end)
             preds.append(pred)
             latencies.append(latency)
-            times[window.start] = (window.start_time, window.end_time)
+            times.append((chunk["start_time"], chunk["end_time"]))
             if on_window is not None:
-                on_window(window.start, window.end, window.start_time, window.end_time, pred, latency)
-        num_frames = reader.num_frames
+                on_window(start, end, chunk["start_time"], chunk["end_time"], pred, latency)
         # frame times are known per window only: spread each window's span evenly over its frames
-        begin, finish = np.full(num_frames, np.nan), np.full(num_frames, np.nan)
-        for start, end in zip(starts, ends):
-            t0, t1 = times[start]
+        begin, finish = np.full(live.num_frames, np.nan), np.full(live.num_frames, np.nan)
+        for start, end, (t0, t1) in zip(starts, ends, times):
             edges = np.linspace(t0, t1, end - start + 1)
             begin[start:end], finish[start:end] = edges[:-1], edges[1:]
-        return VideoResult(name, self.prediction_names, np.asarray(starts), np.asarray(ends), np.asarray(preds),
-                           begin, finish, latencies, [reader.stopped_early] if reader.stopped_early else [])
+        return VideoResult(name, self.model.task, np.asarray(starts), np.asarray(ends), np.asarray(preds),
+                           begin, finish, latencies, [live.stopped_early] if live.stopped_early else [])
 
 
 def window_rows(result: VideoResult) -> list[dict[str, Any]]:
@@ -135,8 +128,8 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def write_outputs(result: VideoResult, directory: Path, threshold: float, min_segment: float) -> dict[str, Any]:
-    """windows.csv / .json, frames.csv / .json, timeline.png and, for violence, segments.json.
-    Returns the one-line summary's fields."""
+    """windows.csv / .json, frames.csv / .json, timeline.png and, for a task that finds segments
+    (violence), segments.json. Returns the one-line summary's fields."""
     from lightning_app.plots import plot_timeline
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -150,18 +143,13 @@ def write_outputs(result: VideoResult, directory: Path, threshold: float, min_se
                                "duration": round(float(np.nanmax(result.frame_end_times)), 3) if result.num_frames else 0.0}
     if result.warnings:
         summary["warnings"] = list(result.warnings)
-    segments = None
-    if result.prediction_names == ("probability",):
-        segments = violent_segments(frame_preds[:, 0], result.frame_start_times, result.frame_end_times, threshold, min_segment)
+    fields, segments = result.task.video_summary(result.preds, frame_preds, result.frame_start_times,
+                                                 result.frame_end_times, threshold, min_segment)
+    summary.update(fields)
+    if segments is not None:
         (directory / "segments.json").write_text(json.dumps([
             {"start_time": round(s.start_time, 4), "end_time": round(s.end_time, 4), "start_frame": s.start_frame,
              "end_frame": s.end_frame, "peak_probability": round(s.peak, 6)} for s in segments], indent=1))
-        summary["violent_segments"] = len(segments)
-        summary["violent_seconds"] = round(sum(s.duration for s in segments), 3)
-        summary["max_probability"] = round(float(np.nanmax(result.preds)), 4)
-    else:
-        for column, name in enumerate(result.prediction_names):
-            summary[f"mean_{name}"] = round(float(np.nanmean(frame_preds[:, column])), 4)
     plot_timeline(directory / "timeline.png", result.frame_start_times, frame_preds, result.prediction_names,
                   threshold if segments is not None else None, segments, title=result.name)
     return summary

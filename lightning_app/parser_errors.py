@@ -1,9 +1,8 @@
 """Command-line parse errors on one line: which key, what is wrong with it.
 
-jsonargparse reports a bad value inside a subclass argument (``--data.batch_size 0``) as a
-nested, multi-line account of every type it tried, after the whole usage text. The user needs
-the key and the reason; ``condense`` digs them out, and ``OneLineErrorParser`` prints them as
-one ``error:`` line with exit status 2, like every other user error of the command line.
+jsonargparse reports a bad value inside a subclass argument (``--data.batch_size 0``) as a nested, multi-line account
+of every type it tried, after the whole usage text. ``condense`` digs out the key and the reason, and
+``OneLineErrorParser`` prints them as one ``error:`` line with exit status 2, like every other user error.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Plots written as PNG files (matplotlib, no display needed)."""
+"""Plots written as PNG files (matplotlib's Agg backend: no display needed)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,29 @@ from typing import Optional
 import numpy as np
 
 
-def plot_timeline(path: Path, times: np.ndarray, frame_preds: np.ndarray, names: Sequence[str],
-                  threshold: Optional[float] = None, segments=None, title: str = "") -> Path:
-    """Per-frame predictions over time in seconds: violence probability with its threshold and
-    the detected segments shaded, or valence and arousal curves."""
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (imported on first use: it is slow to import)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(10, 3), dpi=100)
+    return plt
+
+
+def save_figure(figure, path: Path) -> Path:
+    """Lay the figure out, write it to ``path`` and close it."""
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot().close(figure)
+    return path
+
+
+def plot_timeline(path: Path, times: np.ndarray, frame_preds: np.ndarray, names: Sequence[str],
+                  threshold: Optional[float] = None, segments=None, title: str = "") -> Path:
+    """Per-frame predictions over time in seconds: violence probability with its threshold and
+    the detected segments shaded, or valence and arousal curves."""
+    figure, axis = pyplot().subplots(figsize=(10, 3), dpi=100)
     for column, name in enumerate(names):
         axis.plot(times, frame_preds[:, column], label=name, linewidth=1.2)
     if threshold is not None:
@@ -32,7 +45,4 @@ def plot_timeline(path: Path, times: np.ndarray, frame_preds: np.ndarray, names:
     axis.set_xlabel("time (s)")
     axis.set_title(title, fontsize=10)
     axis.legend(loc="upper right", fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)

@@ -1,8 +1,5 @@
-"""Checks run before long work starts: can the output folder be written, and is there room.
-
-A run that finds out after hours that its folder is read-only or its disk is full loses those
-hours; these checks fail in the first second instead, naming the folder and what it needs.
-"""
+"""Checks run before long work starts: can the output folder be written, and is there room. They fail in the first
+second, naming the folder and what it needs, rather than after hours on a read-only folder or a full disk."""
 
 from __future__ import annotations
 
@@ -44,10 +41,8 @@ def check_free_space(folder: str | Path, need: int, key: str, what: str) -> int:
     """Raise when the file system holding ``folder`` has less than ``need`` bytes free."""
     free = shutil.disk_usage(existing_parent(Path(folder))).free
     if free < need:
-        raise ConfigError(
-            f"{key} {folder}: {free / MiB:.0f} MiB free on its disk, {what} needs about {need / MiB:.0f} MiB; "
-            "free some space or choose another folder"
-        )
+        raise ConfigError(f"{key} {folder}: {free / MiB:.0f} MiB free on its disk, "
+                          f"{what} needs about {need / MiB:.0f} MiB; free some space or choose another folder")
     return free
 
 

@@ -1,17 +1,14 @@
 """Multi-run commands (``cv``, ``ablate``) that continue where a crash stopped them.
 
-A multi-run command owns a numbered folder (``<root>/cv/version_N``, ``<root>/ablations/version_N``)
-holding ``run_state.json``: the resolved config it was started with and its hash. Running the
-same command again continues the newest such folder while it is unfinished:
+Such a command owns a numbered folder (``<root>/cv/version_N``, ``<root>/ablations/version_N``) whose
+``run_state.json`` holds the resolved config it was started with and its hash. Run again, it continues the newest
+such folder while unfinished: a finished fit (``fit_result.json`` in its folder) is kept, not retrained; an
+interrupted one resumes from its newest ``last.ckpt`` (exact resume, same run folder and W&B run), or starts again
+when it died before its first epoch ended; a changed config is refused (``--new`` starts a new folder).
 
-* a finished fit (``fit_result.json`` in its folder) is kept, not retrained;
-* an interrupted fit resumes from its newest ``last.ckpt`` (exact resume, same run folder and
-  W&B run), or starts again when it died before its first epoch ended;
-* a changed config is refused for an unfinished folder (``--new`` starts a new one).
-
-Under DDP every rank runs the command and makes the same choices from the same files; ranks
-started by Lightning's launcher also inherit rank 0's folders through ``PLAN_ENV`` (so ``--new``
-means one new folder, not one per rank). Only rank 0 writes the state and result files.
+Under DDP every rank runs the command and makes the same choices from the same files; ranks started by Lightning's
+launcher also inherit rank 0's folders through ``PLAN_ENV`` (so ``--new`` means one new folder, not one per rank).
+Only rank 0 writes the state and result files.
 """
 
 from __future__ import annotations
@@ -28,7 +25,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from callbacks.run_summary import SUMMARY_NAME
 from lightning_app.cli import cli_main
 from lightning_app.errors import ConfigError
-from lightning_app.files import atomic_write_text
+from lightning_app.files import atomic_write_text, read_json
 from lightning_app.resume import find_last_checkpoint
 
 STATE_FILE = "run_state.json"
@@ -86,13 +83,6 @@ def next_version(directory: Path) -> Path:
     return directory / f"version_{int(versions[-1].name.split('_', 1)[1]) + 1 if versions else 0}"
 
 
-def read_json(path: Path) -> Optional[dict[str, Any]]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 class RunFolder:
     """The folder of one multi-run command, new or continued."""
 
@@ -103,8 +93,8 @@ class RunFolder:
     @classmethod
     def open(cls, root: Path, config: dict[str, Any], new: bool, extra: Optional[dict[str, Any]] = None,
              is_finished: Callable[[Path], bool] = lambda _: False) -> "RunFolder":
-        """Continue the newest unfinished folder under ``root`` started with this config, or
-        start ``version_N+1``. A ranks started by Lightning's launcher takes rank 0's folder."""
+        """Continue the newest unfinished folder under ``root`` started with this config, or start ``version_N+1``.
+        A rank started by Lightning's launcher takes rank 0's folder."""
         chosen = _chosen_folders()
         if str(root) in chosen and not is_rank_zero():
             directory = Path(chosen[str(root)])
@@ -159,9 +149,8 @@ def newest_summary(folder: Path) -> dict[str, Any]:
 
 
 def fit_in_folder(args: Sequence[str], folder: Path) -> tuple[dict[str, Any], str]:
-    """``fit ARGS`` with ``folder`` as its root directory: kept when it finished before, resumed
-    from its last checkpoint when one was interrupted. Returns its summary and how it ran
-    (``kept``, ``resumed`` or ``trained``)."""
+    """``fit ARGS`` with ``folder`` as its root directory: kept when it finished before, resumed from its last
+    checkpoint when interrupted. Returns its summary and how it ran (``kept``, ``resumed`` or ``trained``)."""
     kept = fit_result(folder)
     if kept is not None:
         return kept, "kept"

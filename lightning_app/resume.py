@@ -1,8 +1,7 @@
 """Resuming a fit: which checkpoint ``--ckpt_path last`` means, and the run it belongs to.
 
-A resumed fit continues in the run folder of its checkpoint (same CSV log version, so its
-metrics, summary and checkpoints stay together) and, when that run logged to W&B, in the same
-W&B run (its id is kept in ``wandb_run.json`` in the run folder).
+A resumed fit continues in the run folder of its checkpoint (same CSV log version, so its metrics, summary and
+checkpoints stay together) and in its W&B run, if any (the id is kept in the run folder's ``wandb_run.json``).
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from lightning_app.errors import ConfigError
+from lightning_app.files import read_json
 
 WANDB_RUN_FILE = "wandb_run.json"
 
@@ -42,11 +42,7 @@ def run_folder(checkpoint: Path) -> Optional[Path]:
 
 
 def read_wandb_id(folder: Path) -> Optional[str]:
-    path = folder / WANDB_RUN_FILE
-    try:
-        return json.loads(path.read_text()).get("id")
-    except (OSError, ValueError):
-        return None
+    return (read_json(folder / WANDB_RUN_FILE) or {}).get("id")
 
 
 def write_wandb_id(folder: Path, run_id: str) -> None:

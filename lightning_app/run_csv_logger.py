@@ -1,10 +1,8 @@
 """The run's CSV log, kept across a resume.
 
-Lightning's CSV writer deletes an existing ``metrics.csv`` when it opens its folder. A fit
-resumed with ``--ckpt_path last`` continues in the same run folder, so that would erase the
-epochs logged before the interruption. This logger keeps them: the rows of epochs up to the
-checkpoint's are written back before logging goes on; rows of the epoch that was cut short
-(logged after the checkpoint) are dropped, since the resumed run trains that epoch again.
+Lightning's CSV writer deletes an existing ``metrics.csv`` when it opens its folder, which would erase what a fit
+resumed in that run folder logged before. This logger writes back the rows of epochs up to the checkpoint's; rows of
+the epoch cut short (logged after the checkpoint) are dropped, as the resumed run trains that epoch again.
 """
 
 from __future__ import annotations
@@ -17,6 +15,7 @@ from typing import Optional
 from lightning.pytorch.loggers import CSVLogger
 
 from lightning_app.files import atomic_write_text
+from lightning_app.lightning_internals import csv_log_started
 
 
 def rows_up_to_epoch(path: Path, last_epoch: int) -> tuple[list[str], list[dict[str, str]]]:
@@ -44,7 +43,7 @@ class RunCSVLogger(CSVLogger):
 
     @property
     def experiment(self):
-        if self._experiment is not None or self._resume_epoch is None:
+        if csv_log_started(self) or self._resume_epoch is None:
             return super().experiment
         path = Path(self.log_dir) / "metrics.csv"
         kept = rows_up_to_epoch(path, self._resume_epoch) if path.is_file() else None

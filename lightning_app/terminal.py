@@ -1,8 +1,10 @@
-"""Printing tables with rich, never truncating a number to fit a narrow or absent terminal."""
+"""Tables printed with rich, never truncating a number to fit a narrow terminal, and written as Markdown and CSV."""
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Optional
 
 from rich.console import Console
@@ -25,3 +27,11 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]
     console.print(table)
     if caption:
         console.print(caption, soft_wrap=True, highlight=False)
+
+
+def write_table(stem: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """``<stem>.csv`` and ``<stem>.md`` holding the table."""
+    with stem.with_suffix(".csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows([header, *rows])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(row) + " |" for row in rows]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")

@@ -14,8 +14,7 @@ class FeatureAugmentation(nn.Module):
         noise_std: Gaussian noise, as a fraction of each window's feature standard deviation.
         feature_dropout: probability of zeroing each feature value (inverted dropout).
         temporal_mask: probability of zeroing each time step of a stream.
-        modality_dropout: probability of zeroing a whole stream of a window; a window always
-            keeps at least one stream.
+        modality_dropout: probability of zeroing a whole stream of a window (a window keeps at least one).
     """
 
     def __init__(self, noise_std: float = 0.0, feature_dropout: float = 0.0, temporal_mask: float = 0.0,

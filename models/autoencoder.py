@@ -10,11 +10,8 @@ from torch import nn
 
 
 class StreamReconstructor(nn.Module):
-    """One small MLP per stream, fused embedding -> the stream's window summary.
-
-    The target is each stream's features averaged over the window's time steps and layer-
-    normalised (so streams of different scales weigh alike), detached from the encoders.
-    """
+    """One small MLP per stream, fused embedding -> the stream's window summary: its features averaged over time,
+    layer-normalised (so streams of different scales weigh alike) and detached."""
 
     def __init__(self, in_dim: int, dims: Mapping[str, int], hidden_dim: int = 128):
         super().__init__()

@@ -1,11 +1,10 @@
-"""Moving a batch to the model's device, quickly.
+"""Moving a batch to the model's device by a direct walk over it.
 
-Lightning's default ``transfer_batch_to_device`` walks a batch with ``apply_to_collection``,
-which asks of every leaf, each string of ``video_id`` and ``video_path`` included, whether it is
-a dataclass or a transferable type, which shows in the step time of a small model on a CPU
-(``benchmarks/README.md``, "Framework overhead"). The batches of this framework are plain dicts, lists
-and tuples of tensors and strings; ``move_batch`` walks those directly and hands anything else to
-Lightning's ``move_data_to_device``, so a custom batch type still moves as Lightning would move it.
+Lightning's default ``transfer_batch_to_device`` (``apply_to_collection``) asks of every leaf, each string of
+``video_id`` and ``video_path`` included, whether it is a dataclass or a transferable type, which shows in the step
+time of a small model on a CPU. This framework's batches are plain dicts, lists and tuples of tensors and strings:
+``move_batch`` walks those itself and hands anything else to Lightning's ``move_data_to_device``, so a custom batch
+type still moves as Lightning would move it.
 """
 
 from __future__ import annotations
@@ -21,9 +20,8 @@ _LEAVES = (str, bytes, int, float, bool, type(None))
 
 
 def move_batch(batch: Any, device: torch.device) -> Any:
-    """``batch`` with every tensor in it on ``device``. Dicts, lists and plain tuples are rebuilt
-    with their entries moved; strings and numbers are kept; any other object goes through
-    Lightning's ``move_data_to_device``."""
+    """``batch`` with every tensor in it on ``device``: dicts, lists and plain tuples rebuilt, strings and numbers
+    kept, any other object through ``move_data_to_device``."""
     device = torch.device(device)
     non_blocking = device.type not in BLOCKING_DEVICE_TYPES
 

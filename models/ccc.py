@@ -1,9 +1,8 @@
 """Lin's concordance correlation coefficient and the CCC loss used on Aff-Wild2.
 
-CCC = 2 cov(x, y) / (var(x) + var(y) + (mean(x) - mean(y))^2), with population (1/n)
-moments as Lin (1989) and the Aff-Wild2 challenge define it. torchmetrics'
-``ConcordanceCorrCoef`` (used for the logged window metrics) divides the variances and the
-covariance by n - 1 but not the squared mean difference; the two differ by O(1/n).
+CCC = 2 cov(x, y) / (var(x) + var(y) + (mean(x) - mean(y))^2), with population (1/n) moments as Lin (1989) and
+the Aff-Wild2 challenge define it. torchmetrics' ``concordance_corrcoef`` (used for the logged metrics) divides the
+variances and the covariance by n - 1 but not the squared mean difference; the two differ by O(1/n).
 """
 
 from __future__ import annotations

@@ -1,12 +1,9 @@
 """All window predictions of an epoch, gathered across DDP ranks, each window counted once.
 
-Under DDP, Lightning's DistributedSampler pads the last batches with repeated windows so
-every rank runs the same number of steps. Metrics computed on what the ranks saw would count
-those windows twice. ``EpochPredictions`` keeps every window's identity (video index, first
-frame) next to its prediction; ``windows()`` and ``frames()`` drop the repeats before anything
-is scored, so an epoch's F1 or CCC is the one computed on all predictions in one process.
-Call ``compute()`` (which gathers the ranks' states first), not ``windows()`` / ``frames()``
-directly, under DDP.
+Under DDP, Lightning's DistributedSampler pads the last batches with repeated windows so every rank runs the same
+number of steps. ``EpochPredictions`` keeps each window's identity (video index, first frame) next to its prediction
+and drops the repeats before anything is scored, so an epoch's F1 or CCC is the one computed on all predictions in
+one process. Under DDP call ``compute()`` (which gathers the ranks' states first), not ``windows()`` directly.
 """
 
 from __future__ import annotations
@@ -29,8 +26,8 @@ class EpochPredictions(Metric):
 
     def update(self, video_index: torch.Tensor, start: torch.Tensor, outputs: torch.Tensor, preds: torch.Tensor,
                target: torch.Tensor, frame_target: torch.Tensor, frame_mask: torch.Tensor) -> None:
-        """Per window: video index, first frame, raw model output (C,), prediction (C,), target
-        (C,), and the frame targets (window, C) with their validity mask (window,)."""
+        """Per window: video index, first frame, raw model output (C,), prediction (C,), target (C,), and the frame
+        targets (window, C) with their validity mask (window,)."""
         self.video.append(video_index.long().view(-1))
         self.start.append(start.long().view(-1))
         self.output.append(outputs.float())
@@ -52,8 +49,8 @@ class EpochPredictions(Metric):
         return {name: dim_zero_cat(getattr(self, name))[first] for name in STATES}
 
     def compute(self) -> dict[str, tuple[torch.Tensor, ...]]:
-        """``{"windows": (outputs, preds, targets), "frames": (preds, targets)}``, gathered from
-        all ranks (torchmetrics synchronises the states before calling this)."""
+        """``{"windows": (outputs, preds, targets), "frames": (preds, targets), "frame_ids": (video index, frame)}``,
+        gathered from all ranks (torchmetrics synchronises the states before calling this)."""
         preds, targets, video, frame = self._frames()
         return {"windows": self.windows(), "frames": (preds, targets), "frame_ids": (video, frame)}
 
@@ -65,10 +62,11 @@ class EpochPredictions(Metric):
         return unique["output"], unique["pred"], unique["target"]
 
     def _frames(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(predictions (F, C), targets (F, C), video index (F,), frame (F,)) over the distinct
-        valid frames: each frame gets the mean prediction of the distinct windows covering it."""
+        """(predictions (F, C), targets (F, C), video index (F,), frame (F,)) over the distinct valid frames: each
+        frame gets the mean prediction of the distinct windows covering it."""
         if self._empty():
-            return torch.zeros(0, 1), torch.zeros(0, 1), torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
+            return (torch.zeros(0, 1), torch.zeros(0, 1), torch.zeros(0, dtype=torch.long),
+                    torch.zeros(0, dtype=torch.long))
         unique = self._unique_windows()
         mask, length = unique["frame_mask"], unique["frame_mask"].shape[1]
         frames = unique["start"].view(-1, 1) + torch.arange(length, device=mask.device)
@@ -79,7 +77,8 @@ class EpochPredictions(Metric):
         key = video * (int(frame.max()) + 1) + frame
         keys, inverse = torch.unique(key, return_inverse=True)
         sums = torch.zeros(len(keys), pred.shape[1], device=pred.device).index_add_(0, inverse, pred)
-        counts = torch.zeros(len(keys), device=pred.device).index_add_(0, inverse, torch.ones_like(inverse, dtype=torch.float))
+        counts = torch.zeros(len(keys), device=pred.device).index_add_(0, inverse,
+                                                                      torch.ones_like(inverse, dtype=torch.float))
         targets = torch.zeros(len(keys), target.shape[1], device=target.device).index_copy_(0, inverse, target)
         size = int(frame.max()) + 1
         return sums / counts.unsqueeze(1), targets, keys // size, keys % size

@@ -8,20 +8,18 @@ from typing import Any, Union
 import lightning.pytorch as pl
 import torch
 
-from datamodules.batch import STREAMS, stream_frames
+from datamodules.batch import STREAMS, join_windows, stream_frames
 from lightning_app.errors import DataError
 from models.feature_extractor import FrozenFeatureExtractor
 
 
-
 class FeatureExtractionModule(pl.LightningModule):
-    """``predict_step`` takes one chunk of a video's windows (``datamodules.extraction_data.
-    VideoChunkStream``), or a list of chunks of one or more videos, and returns a list with
-    each chunk's features, window ranges and captions, tagged with its video, for
-    ``callbacks.feature_writer.FeatureCacheWriter`` to put together. The chunks of a list go
-    through the encoders in one call (those whose frames have one size), so that batches
-    stay full across the ends of short videos. A video that cannot be read, or whose
-    captions cannot be found, comes back as ``{"video", "error"}``.
+    """``predict_step`` takes one chunk of a video's windows (``datamodules.window_source``, as
+    ``datamodules.extraction_data.VideoChunkStream`` hands them over), or a list of chunks of one or more videos,
+    and returns a list with each chunk's features, window ranges and captions, tagged with its video, for
+    ``callbacks.feature_writer.FeatureCacheWriter`` to put together. The chunks of a list go through the encoders in
+    one call (those whose frames have one size), so batches stay full across the ends of short videos. A video that
+    cannot be read, or whose captions cannot be found, comes back as ``{"video", "error"}``.
     """
 
     def __init__(self, extractor: FrozenFeatureExtractor):
@@ -45,17 +43,11 @@ class FeatureExtractionModule(pl.LightningModule):
     def _encode(self, chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The chunks' windows through the encoders in one call; one result per chunk."""
         started = time.perf_counter()
-        frames, rows, offset = [], {name: [] for name in chunks[0]["stream_rows"]}, 0
-        for chunk in chunks:  # one frames tensor, each chunk's rows shifted to its frames in it
-            frames.append(chunk["frames"])
-            for name, chunk_rows in chunk["stream_rows"].items():
-                rows[name].append(chunk_rows + offset)
-            offset += len(chunk["frames"])
         paths = [chunk["path"] for chunk in chunks for _ in range(len(chunk["starts"]))]
         text_frames = torch.cat([chunk["text_frames"] for chunk in chunks])
         try:
-            streams = stream_frames({"frames": torch.cat(frames).to(self.device),
-                                     "stream_rows": {name: torch.cat(parts) for name, parts in rows.items()}})
+            joined = join_windows(chunks)
+            streams = stream_frames({**joined, "frames": joined["frames"].to(self.device)})
             out, captions = self.extractor(*(streams[name] for name in STREAMS), captions_for=(paths, text_frames))
         except DataError as error:
             if len(chunks) > 1:  # e.g. one video's captions missing: each chunk alone, so the others go on
@@ -68,13 +60,9 @@ class FeatureExtractionModule(pl.LightningModule):
             part = slice(first, first + len(chunk["starts"]))
             first = part.stop
             results.append({
-                "video": chunk["name"],
-                "path": chunk["path"],
-                "last": chunk["last"],
+                "video": chunk["name"], "path": chunk["path"], "last": chunk["last"],
                 "features": {name: values[part] for name, values in features.items()},
-                "starts": chunk["starts"],
-                "ends": chunk["ends"],
-                "captions": captions[part],
+                "starts": chunk["starts"], "ends": chunk["ends"], "captions": captions[part],
                 "num_frames": chunk["num_frames"],
                 # the call's time, shared out by windows
                 "seconds": {"decode": chunk["decode_seconds"], "encode": seconds * len(chunk["starts"]) / len(paths)},

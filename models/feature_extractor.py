@@ -21,15 +21,14 @@ class FrozenFeatureExtractor(nn.Module):
     * image: (B, Ti, H, W, 3) uint8 -> (B, Ti, d_i) through the CLIP image tower;
     * text:  (B, Tt, H, W, 3) uint8 -> captions -> (B, Tt, d_t) through the CLIP text tower.
 
-    All parameters are frozen and the module stays in eval mode whatever ``train()`` asks.
-    Features are computed under ``torch.inference_mode()`` and cloned on the way out, so the
-    trainable layers that read them can save them for backward.
+    All parameters are frozen and the module stays in eval mode whatever ``train()`` asks. Features are computed
+    under ``torch.inference_mode()`` and cloned on the way out, so the trainable layers can save them for backward.
     """
 
     def __init__(self, video_encoder: Mapping[str, Any], clip_encoder: Mapping[str, Any], captioner: Mapping[str, Any]):
         super().__init__()
-        # imported here: the encoder libraries (transformers, open_clip) take about a second to
-        # import, which commands that build no encoder (help, a complete cache) need not pay
+        # imported here: the encoder libraries (transformers, open_clip) are slow to import, which commands that
+        # build no encoder (help, a complete cache) need not pay for
         from models.encoders import build_encoder
 
         self.video = build_encoder("video", video_encoder, "model.video_encoder")
@@ -54,27 +53,25 @@ class FrozenFeatureExtractor(nn.Module):
         if not self.captions_by_frame:
             return self.captioner(text.reshape(-1, *text.shape[2:]))
         if captions_for is None:
-            raise ConfigError("model.captioner reads a captions file: it needs each window's video and text frame numbers")
+            raise ConfigError("model.captioner reads a captions file: "
+                              "it needs each window's video and text frame numbers")
         videos, frames = captions_for
-        return [caption for video, numbers in zip(videos, frames.tolist()) for caption in self.captioner.lookup(video, numbers)]
+        return [caption for video, numbers in zip(videos, frames.tolist())
+                for caption in self.captioner.lookup(video, numbers)]
 
     @torch.inference_mode()
-    def _extract(self, video: torch.Tensor, image: torch.Tensor, text: torch.Tensor, captions_for: Optional[CaptionKeys]):
+    def _extract(self, video: torch.Tensor, image: torch.Tensor, text: torch.Tensor,
+                 captions_for: Optional[CaptionKeys]):
         batch, text_steps = text.shape[:2]
         captions = self._captions(text, captions_for)
-        features = {
-            "video": self.video(video).float(),
-            "image": self.clip.encode_frames(image).float(),
-            "text": self.clip.encode_texts(captions).float().reshape(batch, text_steps, -1),
-        }
+        features = {"video": self.video(video).float(), "image": self.clip.encode_frames(image).float(),
+                    "text": self.clip.encode_texts(captions).float().reshape(batch, text_steps, -1)}
         grouped = [captions[i * text_steps : (i + 1) * text_steps] for i in range(batch)]
         return features, grouped
 
     def forward(self, video: torch.Tensor, image: torch.Tensor, text: torch.Tensor,
                 captions_for: Optional[CaptionKeys] = None):
-        """Returns (features by stream, captions as one list of strings per window).
-
-        ``captions_for``: (video paths, (B, Tt) frame numbers of the text frames), which a
-        captions-file captioner looks captions up by; other captioners read ``text``."""
+        """(features by stream, captions as one list of strings per window). A captions-file captioner looks
+        captions up by ``captions_for`` (``CaptionKeys``); other captioners read ``text``."""
         features, captions = self._extract(video, image, text, captions_for)
         return {name: value.clone() for name, value in features.items()}, captions

@@ -1,25 +1,14 @@
-"""Fusion blocks: each turns the streams' GRU encodings into one vector of ``out_dim``.
+"""Fusion blocks: each turns ``{stream: (GRU outputs (B, T, d_h), final state (B, d_h))}`` into one vector of
+``out_dim``. ``build_fusion`` picks one by ``model.fusion``:
 
-Each block's ``forward`` takes ``{stream: (outputs (B, T, d_h), final state (B, d_h))}``.
-``build_fusion`` picks one by the config's ``model.fusion``:
-
-* ``cross_attention`` (``CrossAttentionFusion``, the paper's): the image stream queries
-  video and text; needs all three streams.
+* ``cross_attention`` (``CrossAttentionFusion``, the paper's; needs all three streams): the image stream queries
+  video and text, z_iv = Attention(Q = image, K = V = video), z_it = Attention(Q = image, K = V = text),
+  h = [z_iv ; z_it]. Mode ``sequence`` (default) attends over the GRU output sequences and mean-pools over the query
+  steps; ``final_state`` (the paper's literal form) uses one vector per stream, where attention over a single key is
+  degenerate (its softmax weight is 1), so z is the projected key's value. ``bidirectional`` adds the reverse
+  direction (video -> image, text -> image), giving 4 d_h.
 * ``concat`` (``ConcatFusion``): the streams' final states, concatenated (naive fusion).
-* ``mean_pool`` (``MeanPoolFusion``): the streams' outputs averaged over time, concatenated
-  (no attention).
-
-Cross-attention fusion of the GRU outputs: the image stream queries video and text.
-
-z_iv = Attention(Q = image, K = V = video), z_it = Attention(Q = image, K = V = text),
-h = [z_iv ; z_it]. Two forms:
-
-* ``sequence`` (default): queries, keys and values are the GRU output sequences; the
-  attended sequence is mean-pooled over the query steps.
-* ``final_state`` (the paper's literal form): one vector per stream. Attention over a single
-  key is degenerate (its softmax weight is 1), so z is the projected key's value.
-
-``bidirectional`` adds the reverse direction (video -> image, text -> image), giving 4 d_h.
+* ``mean_pool`` (``MeanPoolFusion``): the streams' outputs averaged over time, concatenated (no attention).
 """
 
 from __future__ import annotations
@@ -84,10 +73,8 @@ class CrossAttentionFusion(nn.Module):
             seq = {name: outputs for name, (outputs, _) in streams.items()}
         else:
             seq = {name: final.unsqueeze(1) for name, (_, final) in streams.items()}
-        parts = [
-            self.image_video(seq["image"], seq["video"]).mean(dim=1),
-            self.image_text(seq["image"], seq["text"]).mean(dim=1),
-        ]
+        parts = [self.image_video(seq["image"], seq["video"]).mean(dim=1),
+                 self.image_text(seq["image"], seq["text"]).mean(dim=1)]
         if self.bidirectional:
             parts.append(self.video_image(seq["video"], seq["image"]).mean(dim=1))
             parts.append(self.text_image(seq["text"], seq["image"]).mean(dim=1))
@@ -95,8 +82,7 @@ class CrossAttentionFusion(nn.Module):
 
 
 class PerStreamFusion(nn.Module):
-    """Each stream's encoding pooled to one vector, the vectors concatenated: ``out_dim`` = d_h
-    per stream. Subclasses say how a stream is pooled."""
+    """Each stream's encoding pooled to one vector (``pool``), the vectors concatenated: d_h per stream."""
 
     def __init__(self, hidden_dim: int, streams: Sequence[str]):
         super().__init__()

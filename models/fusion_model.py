@@ -1,9 +1,4 @@
-"""The trainable model: one GRU per stream, a fusion block, an MLP head.
-
-The fusion block (``fusion``: ``cross_attention``, the paper's, or ``concat`` / ``mean_pool``
-for its ablations) is one of the small modules in ``models/fusion.py``. ``streams`` picks which
-streams the model reads (``[video]`` is "video only": one GRU + head).
-"""
+"""The trainable model: one GRU per stream, a fusion block (``models/fusion.py``), an MLP head."""
 
 from __future__ import annotations
 
@@ -18,22 +13,25 @@ from models.fusion import FusionKind, FusionMode, build_fusion
 from models.heads import MLPHead
 from models.stream_encoder import InputNorm, StreamGRU
 
+
 class StreamFusionModel(nn.Module):
-    """Feature sequences {video, image, text} -> (B, num_outputs) predictions (logits)."""
+    """Feature sequences of ``streams`` -> (B, num_outputs) logits; ``streams=[video]`` is the video-only ablation."""
 
     def __init__(
         self,
         dims: Mapping[str, int],
-        hidden_dim: int = 128,
-        num_heads: int = 1,
-        fusion_mode: FusionMode = "sequence",
-        bidirectional: bool = False,
-        input_norm: InputNorm = "layer",
-        dropout: float = 0.1,
         num_outputs: int = 1,
-        fusion: FusionKind = "cross_attention",
         streams: Sequence[str] = STREAMS,
+        hidden_dim: int = 128,
+        input_norm: InputNorm = "layer",
+        bidirectional: bool = False,
+        fusion: FusionKind = "cross_attention",
+        fusion_mode: FusionMode = "sequence",
+        num_heads: int = 1,
+        dropout: float = 0.1,
     ):
+        """``dims``: each stream's feature size; then the GRUs' settings, the fusion block's
+        (kind, mode, heads) and the head's dropout."""
         super().__init__()
         self.stream_names = tuple(streams)
         unknown = set(self.stream_names) - set(STREAMS)
@@ -44,7 +42,8 @@ class StreamFusionModel(nn.Module):
                               "use concat or mean_pool for a subset")
         if fusion not in ("cross_attention", "concat", "mean_pool"):
             raise ConfigError(f"model.fusion: unknown {fusion!r}; choose cross_attention, concat or mean_pool")
-        self.streams = nn.ModuleDict({name: StreamGRU(dims[name], hidden_dim, input_norm) for name in self.stream_names})
+        self.streams = nn.ModuleDict({name: StreamGRU(dims[name], hidden_dim, input_norm)
+                                      for name in self.stream_names})
         self.fusion = build_fusion(fusion, hidden_dim, self.stream_names, num_heads, fusion_mode, bidirectional)
         self.out_dim = self.fusion.out_dim
         self.head = MLPHead(self.out_dim, hidden_dim, num_outputs, dropout)

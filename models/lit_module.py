@@ -9,13 +9,13 @@ import torch
 
 from datamodules.batch import STREAMS, stream_frames
 from lightning_app.errors import ConfigError
-from models.feature_extractor import FrozenFeatureExtractor
-from models.epoch_predictions import EpochPredictions
-from models.fusion import FusionMode
+from lightning_app.lightning_internals import attached_trainer, step_is_logged
 from models.augmentation import FeatureAugmentation, mixup
-from models.batch_transfer import move_batch
 from models.autoencoder import StreamReconstructor
-from models.fusion import FusionKind
+from models.batch_transfer import move_batch
+from models.epoch_predictions import EpochPredictions
+from models.feature_extractor import FrozenFeatureExtractor
+from models.fusion import FusionKind, FusionMode
 from models.fusion_model import StreamFusionModel
 from models.stream_encoder import InputNorm
 from models.tasks import RegressionLoss, TaskName, make_task
@@ -39,8 +39,9 @@ class VideoFusionModule(pl.LightningModule):
         task: ``violence`` (1 logit, focal loss, F1 / accuracy / AUROC) or ``valence_arousal``
             (2 outputs in [-1, 1], MSE / CCC loss, CCC per dimension and their mean). Must match
             the datamodule's task.
-        video_encoder / clip_encoder / captioner: registry specs of the frozen encoders,
-            ``{name: ..., <options>}`` (see ``models/encoders``).
+        video_encoder: registry spec of the frozen video encoder, ``{name: ..., <options>}`` (docs/encoders.md).
+        clip_encoder: registry spec of the frozen CLIP model that embeds frames and captions.
+        captioner: registry spec of the frozen captioner (or ``{name: captions-file, path: ...}``).
         hidden_dim: GRU hidden size d_h; the fused vector has 2 d_h (4 d_h if bidirectional).
         num_heads: attention heads in each cross-attention block.
         fusion_mode: ``sequence`` attends over GRU output sequences; ``final_state`` is the
@@ -48,15 +49,22 @@ class VideoFusionModule(pl.LightningModule):
         bidirectional: also attend from video and text to image.
         input_norm: normalisation of encoder features before each GRU (``layer``,
             ``center`` = per-window centring and standardisation, ``none``).
-        focal_alpha / focal_gamma: focal loss weighting (alpha=None: no class weighting).
+        dropout: dropout in the MLP head.
+        focal_alpha: focal loss weight of the violent class (None: no class weighting).
+        focal_gamma: focal loss focusing exponent (0: weighted cross-entropy).
         regression_loss: ``mse``, ``ccc`` (1 - mean CCC) or ``mse+ccc``.
-        lr / weight_decay: AdamW settings.
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay.
         threshold: probability above which a window is called violent.
         fusion: ``cross_attention`` (the paper), ``concat`` (final GRU states concatenated) or
             ``mean_pool`` (time-averaged GRU outputs concatenated, no attention).
         streams: the streams the model reads, e.g. ``[video]`` for a video-only ablation.
-        noise_std / feature_dropout / temporal_mask / modality_dropout: feature-level
-            augmentation in training (``models/augmentation.py``); 0 switches each off.
+        noise_std: training noise on features, a fraction of each window's feature std
+            (``models/augmentation.py``); 0 is off.
+        feature_dropout: probability of zeroing each feature value in training; 0 is off.
+        temporal_mask: probability of zeroing each time step of a stream in training; 0 is off.
+        modality_dropout: probability of zeroing a whole stream of a window in training (a window
+            keeps at least one); 0 is off.
         mixup_alpha: mixup of fused embeddings and targets in training, weight ~ Beta(a, a);
             0 is off. Training batches that are mixed do not count towards ``train/*`` scores.
         ae_weight: weight of the autoencoding loss (reconstructing each stream's features from
@@ -65,10 +73,9 @@ class VideoFusionModule(pl.LightningModule):
             cache (the command line links it from the datamodule): the encoders are then not built
             or loaded at all. Not saved in checkpoints, which rebuild their encoders.
 
-    Metrics are computed once per epoch on all of its window predictions, gathered across DDP
-    ranks with each window counted once (``models/epoch_predictions.py``), with torchmetrics'
-    functional forms. In validation and test, ``frame_*`` metrics score every annotated frame
-    with the mean prediction of the windows covering it.
+    Metrics are computed once per epoch on all its window predictions, gathered across DDP ranks with each window
+    counted once (``models/epoch_predictions.py``). In validation and test, ``frame_*`` metrics score every
+    annotated frame with the mean prediction of the windows covering it.
     """
 
     def __init__(
@@ -109,9 +116,8 @@ class VideoFusionModule(pl.LightningModule):
         self.extractor = None if feature_dims else FrozenFeatureExtractor(video_encoder, clip_encoder, captioner)
         dims = dict(feature_dims) if feature_dims else self.extractor.dims
         self.model = StreamFusionModel(
-            dims, hidden_dim, num_heads, fusion_mode, bidirectional, input_norm, dropout,
-            num_outputs=self.task.num_outputs, fusion=fusion, streams=streams or STREAMS,
-        )
+            dims, self.task.num_outputs, streams or STREAMS, hidden_dim=hidden_dim, input_norm=input_norm,
+            bidirectional=bidirectional, fusion=fusion, fusion_mode=fusion_mode, num_heads=num_heads, dropout=dropout)
         self.augment = FeatureAugmentation(noise_std, feature_dropout, temporal_mask, modality_dropout)
         self.mixup_alpha, self.ae_weight = mixup_alpha, ae_weight
         self.reconstructor = (StreamReconstructor(self.model.out_dim, {n: dims[n] for n in self.model.stream_names})
@@ -123,7 +129,7 @@ class VideoFusionModule(pl.LightningModule):
         self.last_predictions: dict[str, dict] = {}
 
     def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        datamodule = getattr(attached_trainer(self), "datamodule", None)
         data_task = getattr(datamodule, "task", None)
         if data_task is not None and data_task != self.task.name:
             raise ConfigError(f"model.task is {self.task.name!r} but the data ({type(datamodule).__name__}) is for "
@@ -135,15 +141,14 @@ class VideoFusionModule(pl.LightningModule):
         return move_batch(batch, device)  # a direct walk over the batch (models/batch_transfer.py)
 
     def features(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """The stream features of a batch: from the frozen encoders (raw frames: ``frames`` shared
-        by the streams, as ``WindowDataset`` batches them, or ``video``, ``image``, ``text``), or
-        as cached (``features``)."""
+        """The stream features of a batch (``datamodules.batch``): from the frozen encoders
+        (``frames`` and ``stream_rows``), or as cached (``features``)."""
         if "features" in batch:
             return {name: value.float() for name, value in batch["features"].items()}
         if self.extractor is None:
             raise ConfigError("this model was set up to read cached features, but the batch holds frames")
         captions_for = (batch["video_path"], batch["text_frames"]) if "text_frames" in batch else None
-        streams = stream_frames(batch) if "frames" in batch else batch  # a WindowDataset batch shares its frames
+        streams = stream_frames(batch)
         features, _ = self.extractor(streams["video"], streams["image"], streams["text"], captions_for)
         return features
 
@@ -165,7 +170,9 @@ class VideoFusionModule(pl.LightningModule):
             recon = self.reconstructor.loss(embedding, features)
             self.log(f"{stage}/recon_loss", recon, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
             loss = loss + self.ae_weight * recon
-        if stage == "train" and self._step_is_logged():
+        # each self.log costs Lightning bookkeeping: the step loss is logged only on the steps the loggers write
+        # (the progress bar shows the latest of those)
+        if stage == "train" and step_is_logged(attached_trainer(self)):
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=size)
         if mixed:
             return loss
@@ -174,15 +181,6 @@ class VideoFusionModule(pl.LightningModule):
                                                      self.task.predict(detached), target,
                                                      batch["frame_target"], batch["frame_mask"])
         return loss
-
-    def _step_is_logged(self) -> bool:
-        """Whether the loggers will write this training step's values (every
-        ``trainer.log_every_n_steps`` steps). Each ``self.log`` call costs Lightning's result
-        bookkeeping (about 3 % of the demo model's CPU step), so the per-step loss is logged only on
-        the steps that are written; the progress bar shows the latest of those."""
-        trainer = self._trainer
-        connector = getattr(trainer, "_logger_connector", None)
-        return connector is None or bool(trainer.fast_dev_run) or bool(connector.should_update_logs)
 
     def _epoch_end(self, stage: str) -> None:
         store = getattr(self, f"{stage}_predictions")
@@ -225,16 +223,14 @@ class VideoFusionModule(pl.LightningModule):
     def predict_step(self, batch, batch_idx):
         preds = self.task.predict(self(batch).float())
         row = {"video": list(batch["video_id"]), "start": batch["start"].tolist(), "end": batch["end"].tolist()}
-        for column, name in enumerate(self.task.prediction_names):
+        for column, (name, target) in enumerate(zip(self.task.prediction_names, self.task.target_names)):
             row[name] = preds[:, column].tolist()
-            row[f"target_{name}" if self.task.num_outputs > 1 else "label"] = batch["target"][:, column].tolist()
+            row[target] = batch["target"][:, column].tolist()
         return row
 
     def configure_optimizers(self):
-        # the fused kernel: one pass over all parameters instead of a Python loop per tensor
-        # (about 15% of a step of the demo-sized model on a CPU)
-        # everything trainable: the fusion model and, when on, the autoencoding branch's decoder
-        # (the frozen encoders have requires_grad False)
+        # everything trainable (the fusion model and, when on, the autoencoding decoders; not the frozen encoders),
+        # with the fused AdamW kernel where all allow it: one pass over all parameters, not a Python loop per tensor
         params = [p for p in self.parameters() if p.requires_grad]
         fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
         return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay, fused=fused or None)
@@ -250,10 +246,8 @@ class VideoFusionModule(pl.LightningModule):
         saved = checkpoint.get("hyper_parameters", {})
         for key in ENCODER_KEYS:
             if key in saved and saved[key] != self.hparams[key]:
-                raise ConfigError(
-                    f"model.{key}: the checkpoint was trained with {saved[key]}, the config asks for "
-                    f"{self.hparams[key]}; use the checkpoint's encoders (they are in its config.yaml)"
-                )
+                raise ConfigError(f"model.{key}: the checkpoint was trained with {saved[key]}, the config asks for "
+                                  f"{self.hparams[key]}; use the checkpoint's encoders (they are in its config.yaml)")
         state = checkpoint["state_dict"]
         if self.extractor is not None:
             for key, value in self.extractor.state_dict().items():
@@ -263,8 +257,8 @@ class VideoFusionModule(pl.LightningModule):
 
 def check_state_fits(saved_state: dict[str, Any], own_state: dict[str, Any], saved_hparams: dict[str, Any],
                      own_hparams: dict[str, Any]) -> None:
-    """A checkpoint of another architecture ends in one ``ConfigError`` naming the first tensor
-    that does not fit and the model settings that differ, not in a state-dict traceback."""
+    """A checkpoint of another architecture ends in one ``ConfigError`` naming the first tensor that does not fit and
+    the model settings that differ, not in a state-dict traceback."""
     unfit = next((key for key in sorted(set(saved_state) | set(own_state))
                   if key not in saved_state or key not in own_state
                   or tuple(saved_state[key].shape) != tuple(own_state[key].shape)), None)

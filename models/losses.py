@@ -1,4 +1,4 @@
-"""Losses: binary focal loss (Lin et al., 2017) as a function and a module."""
+"""Binary focal loss (Lin et al., 2017)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,10 @@ import torch
 import torch.nn.functional as F
 
 
-def binary_focal_loss(
-    logits: torch.Tensor,
-    targets: torch.Tensor,
-    alpha: float | None = 0.25,
-    gamma: float = 2.0,
-    reduction: str = "mean",
-) -> torch.Tensor:
-    """FL(p_t) = -alpha_t (1 - p_t)^gamma log(p_t), from logits.
-
-    ``alpha`` weighs positives (1 - alpha weighs negatives); ``None`` disables weighting.
-    With ``gamma = 0`` and ``alpha = None`` it is binary cross-entropy.
-    """
+def binary_focal_loss(logits: torch.Tensor, targets: torch.Tensor, alpha: float | None = 0.25, gamma: float = 2.0,
+                      reduction: str = "mean") -> torch.Tensor:
+    """FL(p_t) = -alpha_t (1 - p_t)^gamma log(p_t), from logits. ``alpha`` weighs positives (1 - alpha weighs
+    negatives); ``None`` disables weighting. With ``gamma = 0`` and ``alpha = None`` it is binary cross-entropy."""
     targets = targets.to(logits.dtype)
     ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     p = torch.sigmoid(logits)
@@ -32,4 +24,3 @@ def binary_focal_loss(
     if reduction == "none":
         return loss
     raise ValueError(f"unknown reduction {reduction!r}; choose mean, sum or none")
-

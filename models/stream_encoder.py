@@ -11,11 +11,8 @@ InputNorm = Literal["none", "layer", "center"]
 
 
 class WindowCentering(nn.Module):
-    """Subtract each window's temporal mean, then standardise features with running statistics.
-
-    Keeps only how features change inside a window, at a scale the GRU can read. Meant for
-    signals carried by change (motion, flashes) rather than by what a window shows.
-    """
+    """Subtract each window's temporal mean, then standardise features with running statistics: keeps only how
+    features change inside a window, for signals carried by change (motion, flashes) rather than by what it shows."""
 
     def __init__(self, dim: int):
         super().__init__()
@@ -37,13 +34,12 @@ def make_input_norm(kind: InputNorm, dim: int) -> nn.Module:
 
 
 class StreamGRU(nn.Module):
-    """(B, T, d_in) features -> (outputs (B, T, d_h), final state (B, d_h)); a 1-layer GRU by default."""
+    """(B, T, d_in) features -> (outputs (B, T, d_h), final state (B, d_h)): a 1-layer GRU."""
 
-    def __init__(self, in_dim: int, hidden_dim: int, input_norm: InputNorm = "layer", num_layers: int = 1, dropout: float = 0.0):
+    def __init__(self, in_dim: int, hidden_dim: int, input_norm: InputNorm = "layer"):
         super().__init__()
         self.norm = make_input_norm(input_norm, in_dim)
-        self.gru = nn.GRU(in_dim, hidden_dim, num_layers=num_layers, batch_first=True,
-                          dropout=dropout if num_layers > 1 else 0.0)
+        self.gru = nn.GRU(in_dim, hidden_dim, batch_first=True)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         outputs, state = self.gru(self.norm(x))

@@ -1,14 +1,15 @@
-"""What differs between violence classification (DVD) and valence-arousal regression
-(Aff-Wild2): output size, loss, metrics, and which metric selects checkpoints.
-
-Scores are torchmetrics' functional forms applied to all of an epoch's distinct window (or
-frame) predictions, gathered across ranks by ``models/epoch_predictions.py``.
+"""What differs between violence classification (DVD) and valence-arousal regression (Aff-Wild2), decided here and
+nowhere else: output size, loss, metrics, the metric that selects checkpoints, the names of predictions and targets
+in output files, what a video's predictions are summed up as (violent segments, or mean values), and which plots
+are drawn (``plot_kind``). Scores are torchmetrics' functional forms over all of an epoch's distinct window (or
+frame) predictions (``models/epoch_predictions.py``).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, Optional, Union
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torchmetrics.functional.classification import binary_accuracy, binary_auroc, binary_f1_score
@@ -16,6 +17,7 @@ from torchmetrics.functional.regression import concordance_corrcoef, mean_square
 
 from models.ccc import ccc_loss
 from models.losses import binary_focal_loss
+from models.timeline import Segment, violent_segments
 
 TaskName = Literal["violence", "valence_arousal"]
 RegressionLoss = Literal["mse", "ccc", "mse+ccc"]
@@ -28,6 +30,8 @@ class ViolenceTask:
     num_outputs = 1
     monitor, mode = "val/f1", "max"
     prediction_names = ("probability",)
+    target_names = ("label",)
+    plot_kind = "classification"
 
     def __init__(self, focal_alpha: float | None = 0.25, focal_gamma: float = 2.0, threshold: float = 0.5):
         self.focal_alpha, self.focal_gamma, self.threshold = focal_alpha, focal_gamma, threshold
@@ -51,6 +55,20 @@ class ViolenceTask:
             return {}
         return {f"{prefix}frame_f1": binary_f1_score(preds[:, 0], targets[:, 0].int(), threshold=self.threshold)}
 
+    def video_summary(self, window_preds: np.ndarray, frame_preds: np.ndarray, start_times: np.ndarray,
+                      end_times: np.ndarray, threshold: float,
+                      min_segment: float) -> tuple[dict[str, Any], Optional[list[Segment]]]:
+        """A video's predictions summed up: its violent segments (runs of frames at or above ``threshold`` lasting
+        ``min_segment`` seconds), their count and length, and the highest window probability."""
+        segments = violent_segments(frame_preds[:, 0], start_times, end_times, threshold, min_segment)
+        return {"violent_segments": len(segments), "violent_seconds": round(sum(s.duration for s in segments), 3),
+                "max_probability": round(float(np.nanmax(window_preds)), 4)}, segments
+
+    @staticmethod
+    def summary_line(summary: dict[str, Any]) -> str:
+        return (f"max p {summary['max_probability']:.2f}, {summary['violent_segments']} violent segment(s)"
+                f" ({summary['violent_seconds']:.1f} s)")
+
 
 class ValenceArousalTask:
     """Two outputs in [-1, 1] (tanh); MSE, CCC or MSE + CCC loss; CCC per dimension, their mean, MSE."""
@@ -59,6 +77,8 @@ class ValenceArousalTask:
     num_outputs = 2
     monitor, mode = "val/ccc", "max"
     prediction_names = ("valence", "arousal")
+    target_names = ("target_valence", "target_arousal")
+    plot_kind = "regression"
 
     def __init__(self, loss: RegressionLoss = "mse"):
         if loss not in ("mse", "ccc", "mse+ccc"):
@@ -88,10 +108,26 @@ class ValenceArousalTask:
         if len(preds) < 2:
             return {}
         ccc = concordance_corrcoef(preds, targets)
-        return {f"{prefix}frame_ccc_valence": ccc[0], f"{prefix}frame_ccc_arousal": ccc[1], f"{prefix}frame_ccc": ccc.mean()}
+        return {f"{prefix}frame_ccc_valence": ccc[0], f"{prefix}frame_ccc_arousal": ccc[1],
+                f"{prefix}frame_ccc": ccc.mean()}
+
+    def video_summary(self, window_preds: np.ndarray, frame_preds: np.ndarray, start_times: np.ndarray,
+                      end_times: np.ndarray, threshold: float,
+                      min_segment: float) -> tuple[dict[str, Any], Optional[list[Segment]]]:
+        """A video's predictions summed up: the mean over its frames of each; no segments."""
+        return {f"mean_{name}": round(float(np.nanmean(frame_preds[:, column])), 4)
+                for column, name in enumerate(self.prediction_names)}, None
+
+    @staticmethod
+    def summary_line(summary: dict[str, Any]) -> str:
+        return ", ".join(f"{k} {v:+.2f}" for k, v in summary.items() if k.startswith("mean_"))
 
 
-def make_task(name: TaskName, focal_alpha: float | None, focal_gamma: float, threshold: float, regression_loss: RegressionLoss):
+Task = Union[ViolenceTask, ValenceArousalTask]
+
+
+def make_task(name: TaskName, focal_alpha: float | None, focal_gamma: float, threshold: float,
+              regression_loss: RegressionLoss) -> Task:
     if name == "violence":
         return ViolenceTask(focal_alpha, focal_gamma, threshold)
     if name == "valence_arousal":

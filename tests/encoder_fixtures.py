@@ -5,6 +5,9 @@ import socket
 import huggingface_hub
 import pytest
 import torch
+from transformers import VideoMAEVideoProcessor, VJEPA2VideoProcessor
+
+from models.encoders.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -42,3 +45,14 @@ def no_network(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     return attempts
+
+
+def tiny_video_processor(name: str):
+    """The Hugging Face processor a tiny video encoder's preprocessing matches (what a saved
+    checkpoint would carry beside its weights), or None for encoders that have none."""
+    if name == "videomae-tiny":
+        return VideoMAEVideoProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32},
+                                      image_mean=list(IMAGENET_MEAN), image_std=list(IMAGENET_STD))
+    if name == "vjepa2-tiny":
+        return VJEPA2VideoProcessor(size={"shortest_edge": int(32 * 256 / 224)}, crop_size={"height": 32, "width": 32})
+    return None

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from datamodules.affwild2 import AffWild2DataModule, read_va_file, video_stem
-from datamodules.synthetic_videos import write_synthetic_affwild2
 from lightning_app.errors import DataError
+from tests.synthetic_affwild2 import write_synthetic_affwild2
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,7 @@ from datamodules.affwild2 import AffWild2DataModule
 from datamodules.batch import stream_frames
 from datamodules.dvd import DVDDataModule, read_manifest, write_manifest
 from datamodules.feature_cache import FeatureCache, key_content
-from datamodules.stream_reader import StreamingWindowReader
+from datamodules.window_source import LiveWindowSource
 from datamodules.synthetic_videos import render_clip
 from datamodules.video_io import (PyAVFrames, SequentialFrameReader, declared_frame_count, frame_times, probe_video,
                                   read_frames)
@@ -259,7 +259,7 @@ def test_odd_but_readable_videos_give_every_window(zoo):
     for dataset in dm.datasets.values():  # every window decodes, one frame size for all
         for index in range(len(dataset)):
             item = dataset[index]
-            streams = stream_frames(item)
+            streams = {name: frames[0] for name, frames in stream_frames(item).items()}  # a batch of one
             assert streams["video"].shape == (16, 32, 32, 3) and streams["text"].shape == (4, 32, 32, 3)
             assert int(item["frame_mask"].sum()) == item["end"] - item["start"]
 
@@ -289,7 +289,7 @@ def test_rotated_video_is_upright_in_every_reader(tmp_path, rotation):
     path = encode(tmp_path / "phone.mp4", stored[:4], rotation=rotation)
     batch = read_frames(path, range(4))  # decord
     fallback = PyAVFrames(path).get_batch(range(4))  # PyAV, for files decord cannot copy out
-    stream = next(iter(StreamingWindowReader(str(path), WindowSpec(64, 32, {"all": 4}, None)))).frames["all"].numpy()
+    stream = stream_frames(next(iter(LiveWindowSource(str(path), WindowSpec(64, 32, {"all": 4}, None)))))["all"][0].numpy()
     for frames in (batch, fallback, stream):
         assert frames.shape == (4, 64, 48, 3)
         assert top_minus_bottom(frames) > 150
@@ -299,13 +299,13 @@ def test_a_header_that_promises_more_frames_than_the_file_holds(zoo):
     videos = zoo / "videos"
     assert declared_frame_count(videos / "tail_cut.mp4") == 100 and probe_video(videos / "tail_cut.mp4").num_frames == 60
     assert frame_times(videos / "tail_cut.mp4")[1][-1] == pytest.approx(60 / 24, abs=0.01)
-    reader = StreamingWindowReader(str(videos / "tail_cut.mp4"), WindowSpec(64, 32, COUNTS, 32))
-    assert [(w.start, w.end) for w in reader] == [(0, 60)]
+    reader = LiveWindowSource(str(videos / "tail_cut.mp4"), WindowSpec(64, 32, COUNTS, 32))
+    assert [(int(w["starts"][0]), int(w["ends"][0])) for w in reader] == [(0, 60)]
     assert "declares 100 frames but only 60 can be read" in reader.stopped_early
     # cut inside a packet: decord gives up, the stream reader keeps what decodes and says so
     with pytest.raises(DataError, match="the file is truncated or corrupt"):
         probe_video(videos / "cut_mid_packet.mp4")
-    reader = StreamingWindowReader(str(videos / "cut_mid_packet.mp4"), WindowSpec(64, 32, COUNTS, 32))
+    reader = LiveWindowSource(str(videos / "cut_mid_packet.mp4"), WindowSpec(64, 32, COUNTS, 32))
     assert len(list(reader)) == 1 and 0 < reader.num_frames < 60  # how many depends on the decoder's threads
     assert reader.stopped_early.startswith(f"decoding stopped after {reader.num_frames} frames")
 
@@ -337,7 +337,7 @@ def test_corrupt_packets_mid_file_are_a_clean_error(tmp_path):
         read_frames(tmp_path / "zeroed.mp4", range(0, 100, 4))
     with pytest.raises(DataError, match=r"cannot decode .* of video .*zeroed.mp4: the video stream holds corrupt data"):
         SequentialFrameReader(tmp_path / "zeroed.mp4", None, in_thread=True).get(list(range(0, 100, 4)))
-    reader = StreamingWindowReader(str(tmp_path / "zeroed.mp4"), WindowSpec(64, 32, COUNTS, 32))
+    reader = LiveWindowSource(str(tmp_path / "zeroed.mp4"), WindowSpec(64, 32, COUNTS, 32))
     list(reader)
     assert reader.num_frames < 100 and "decoding stopped" in reader.stopped_early
 
@@ -346,7 +346,7 @@ def test_corrupt_packets_mid_file_are_a_clean_error(tmp_path):
 
 
 def _cache(cache_dir: Path) -> FeatureCache:
-    cache = FeatureCache(cache_dir, key_content(TINY_SPECS, 64, 32, COUNTS, 32))
+    cache = FeatureCache(cache_dir, key_content(TINY_SPECS, WindowSpec(64, 32, COUNTS, 32)))
     cache.prepare()
     return cache
 

@@ -34,7 +34,7 @@ def test_fast_dev_run_with_composed_configs(clips_root, tmp_path):
                     "--data.root", str(clips_root), "--data.batch_size", "2",
                     "--trainer.default_root_dir", str(tmp_path)])
     assert cli.model.hparams.video_encoder["name"] == "videoprism-tiny"  # the preset won over dvd.yaml
-    assert cli.datamodule.frame_size == 32 and cli.datamodule.num_workers == 0
+    assert cli.datamodule.spec.frame_size == 32 and cli.datamodule.num_workers == 0
     assert cli.trainer.fast_dev_run and cli.trainer.state.finished
     summary = _summary(tmp_path)
     assert summary["stage"] == "fit" and 0.0 <= summary["val/loss"] and len(summary["config_hash"]) == 12

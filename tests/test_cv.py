@@ -8,11 +8,11 @@ import signal
 import lightning.pytorch as pl
 import pytest
 
-from datamodules.synthetic_videos import write_synthetic_affwild2
 from lightning_app.cv import build_table, cv_main, split_folds_flag
 from lightning_app.errors import ConfigError
 from lightning_app.resumable_runs import RESULT_FILE, RunFolder
 from tests.conftest import data_args, run_app
+from tests.synthetic_affwild2 import write_synthetic_affwild2
 
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu"]
 

@@ -11,15 +11,17 @@ from models.encoders import available, build_encoder
 from models.encoders.base import FrozenEncoder
 from models.encoders.preprocess import IMAGENET_MEAN, IMAGENET_STD, FrameTransform
 from models.encoders.video_base import tubelet_features
-from tests.encoder_fixtures import frames as _frames, no_network, one_thread, refuse_sockets  # noqa: F401  (fixtures)
+from tests.encoder_fixtures import (frames as _frames, no_network, one_thread, refuse_sockets,  # noqa: F401  (fixtures)
+                                   tiny_video_processor)
 
 FAMILIES = ("videoprism", "videomae", "vjepa2")
 
 
-def _save(encoder, folder):
+def _save(encoder, name, folder):
     encoder.model.save_pretrained(folder)
-    if getattr(encoder, "processor", None) is not None:
-        encoder.processor.save_pretrained(folder)
+    processor = tiny_video_processor(name)
+    if processor is not None:
+        processor.save_pretrained(folder)
     return str(folder)
 
 
@@ -30,7 +32,7 @@ def test_registry_lists_the_video_encoders():
 @pytest.mark.parametrize("family", FAMILIES)
 def test_saved_tiny_model_reloads_offline_through_the_real_factory(family, tmp_path, no_network):
     tiny = build_encoder("video", {"name": f"{family}-tiny", "seed": 3}, "k").eval()
-    folder = _save(tiny, tmp_path / family)
+    folder = _save(tiny, f"{family}-tiny", tmp_path / family)
     loaded = build_encoder("video", {"name": family, "pretrained": folder}, "model.video_encoder").eval()
     assert type(loaded) is type(tiny) and loaded.out_dim == tiny.out_dim == 32
     assert loaded.transform == tiny.transform  # preprocessing read back from the saved processor / config
@@ -50,7 +52,7 @@ def test_videomae_and_vjepa2_preprocessing_matches_their_processors():
     for name in ("videomae-tiny", "vjepa2-tiny"):
         encoder = build_encoder("video", {"name": name}, "k")
         ours = encoder.preprocess(frame[None])[0, 0]
-        output = encoder.processor(videos=[frame.numpy()], return_tensors="pt")
+        output = tiny_video_processor(name)(videos=[frame.numpy()], return_tensors="pt")
         theirs = next(iter(output.values()))[0, 0]  # pixel_values (VideoMAE) / pixel_values_videos (V-JEPA 2)
         assert ours.shape == theirs.shape == (3, 32, 32), name
         assert encoder.transform.mean == IMAGENET_MEAN and encoder.transform.std == IMAGENET_STD, name

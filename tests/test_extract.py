@@ -218,7 +218,7 @@ def test_batches_across_videos_write_the_same_cache(extracted, clips_root, tmp_p
 
 
 def test_the_summary_says_how_long_the_encoders_waited_for_frames(clips_root, tmp_path, monkeypatch):
-    from datamodules.extraction_data import VideoWindowSource
+    from datamodules.window_source import VideoWindowSource
 
     decode = VideoWindowSource.__iter__
 

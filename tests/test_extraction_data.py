@@ -9,7 +9,8 @@ from torch.utils.data import DataLoader
 
 import datamodules.extraction_data as extraction_data
 from datamodules.batch import stream_frames
-from datamodules.extraction_data import VideoChunkLoader, VideoChunkStream, VideoJob, VideoWindowSource, as_is
+from datamodules.extraction_data import VideoChunkLoader, VideoChunkStream, VideoJob, as_is
+from datamodules.window_source import VideoWindowSource
 from datamodules.video_io import read_frames
 from datamodules.windows import WindowSpec, window_indices, window_starts
 
@@ -59,7 +60,7 @@ def test_workers_give_each_video_once_with_the_chunks_of_one_process(clips_root,
 
 def test_each_window_gets_the_frames_of_its_own_stream_indices(clips_root):
     job = _jobs(clips_root)[0]
-    source = VideoWindowSource(job, WindowSpec(window=16, stride=8, counts=COUNTS, frame_size=16), windows_per_chunk=3)
+    source = VideoWindowSource(job.path, WindowSpec(window=16, stride=8, counts=COUNTS, frame_size=16), windows_per_chunk=3)
     chunks = list(source)
     assert len(chunks) > 1  # more than one chunk: the frames of earlier ones are released on the way
     for chunk in chunks:

@@ -6,6 +6,7 @@ import torch
 
 from datamodules.feature_cache import (CachedFeatureReader, FeatureCache, all_finite, cache_key, file_stem, key_content,
                                        read_index)
+from datamodules.windows import WindowSpec
 from lightning_app.errors import DataError
 
 ENCODERS = {"video": {"name": "videoprism-tiny", "seed": 0}, "clip": {"name": "clip-tiny"}, "captioner": {"name": "blip-tiny"}}
@@ -13,8 +14,8 @@ COUNTS = {"video": 16, "image": 16, "text": 4}
 
 
 def _key(**changes):
-    args = {"encoders": ENCODERS, "window": 64, "stride": 32, "counts": COUNTS, "frame_size": 32, **changes}
-    return cache_key(key_content(**args))
+    args = {"window": 64, "stride": 32, "counts": COUNTS, "frame_size": 32, **changes}
+    return cache_key(key_content(args.pop("encoders", ENCODERS), WindowSpec(**args)))
 
 
 def test_key_changes_with_everything_that_changes_features(tmp_path):
@@ -47,7 +48,7 @@ def _write(cache, tmp_path, name="v.mp4", windows=3):
 
 
 def test_write_read_validate(tmp_path):
-    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, 64, 32, COUNTS, 32))
+    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, WindowSpec(64, 32, COUNTS, 32)))
     cache.prepare()
     source, features = _write(cache, tmp_path)
     assert cache.is_valid("v.mp4", source)
@@ -64,7 +65,7 @@ def test_write_read_validate(tmp_path):
 
 
 def test_changed_video_or_truncated_file_is_not_valid(tmp_path):
-    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, 64, 32, COUNTS, 32))
+    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, WindowSpec(64, 32, COUNTS, 32)))
     cache.prepare()
     source, _ = _write(cache, tmp_path)
     source.write_bytes(b"another, longer video")
@@ -80,7 +81,7 @@ def test_changed_video_or_truncated_file_is_not_valid(tmp_path):
 
 
 def test_a_folder_with_another_key_is_refused(tmp_path):
-    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, 64, 32, COUNTS, 32))
+    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, WindowSpec(64, 32, COUNTS, 32)))
     cache.prepare()
     (cache.directory / "key.json").write_text(json.dumps({"key": "somethingelse"}))
     with pytest.raises(DataError, match="holds key 'somethingelse'"):
@@ -88,7 +89,7 @@ def test_a_folder_with_another_key_is_refused(tmp_path):
 
 
 def test_completeness_marker(tmp_path):
-    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, 64, 32, COUNTS, 32))
+    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, WindowSpec(64, 32, COUNTS, 32)))
     cache.prepare()
     assert not cache.is_complete(["a", "b"])
     cache.mark_complete(["a", "b"])
@@ -96,7 +97,7 @@ def test_completeness_marker(tmp_path):
 
 
 def test_reader_keeps_few_files_open(tmp_path):
-    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, 64, 32, COUNTS, 32))
+    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, WindowSpec(64, 32, COUNTS, 32)))
     cache.prepare()
     reader = CachedFeatureReader(max_open=2)
     for index in range(4):
@@ -115,7 +116,7 @@ def _rss_mb() -> float:
 def test_reading_the_cache_keeps_resident_memory_flat(tmp_path):
     """10 files of 100 windows of 768-d features (about 110 MB): reading every window once must
     not make the process hold them; the reader keeps few files mapped."""
-    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, 64, 32, COUNTS, 32))
+    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, WindowSpec(64, 32, COUNTS, 32)))
     cache.prepare()
     rng = np.random.default_rng(0)
     for index in range(10):
@@ -147,7 +148,7 @@ def test_finite_check_finds_nan_and_both_infinities_in_any_float_type(dtype):
 def test_reader_gives_what_safetensors_reads_for_every_window(tmp_path):
     from safetensors.numpy import load_file
 
-    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, 64, 32, COUNTS, 32))
+    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, WindowSpec(64, 32, COUNTS, 32)))
     cache.prepare()
     _write(cache, tmp_path, windows=5)
     path = cache.path("v.mp4")
@@ -182,7 +183,7 @@ def _spoil_header(path, header=None, length=None):
     (lambda p, h: _spoil_header(p, {**h, "video": {**h["video"], "shape": [9, 16, 8]}}), "video features need bytes"),
 ])
 def test_a_spoiled_file_is_named_with_its_problem(tmp_path, spoil, problem):
-    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, 64, 32, COUNTS, 32))
+    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, WindowSpec(64, 32, COUNTS, 32)))
     cache.prepare()
     _write(cache, tmp_path)
     path = cache.path("v.mp4")
@@ -197,7 +198,7 @@ def test_forked_workers_read_the_files_the_parent_has_open(tmp_path):
     the other's file position, and the worker opens its own."""
     from torch.utils.data import DataLoader
 
-    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, 64, 32, COUNTS, 32))
+    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, WindowSpec(64, 32, COUNTS, 32)))
     cache.prepare()
     _write(cache, tmp_path, windows=6)
     path = cache.path("v.mp4")
@@ -219,7 +220,7 @@ def test_forked_workers_read_the_files_the_parent_has_open(tmp_path):
 
 def test_a_file_rewritten_since_it_was_last_open_is_read_anew(tmp_path):
     """The reader remembers each file's layout after closing it, but only for that very file."""
-    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, 64, 32, COUNTS, 32))
+    cache = FeatureCache(tmp_path / "cache", key_content(ENCODERS, WindowSpec(64, 32, COUNTS, 32)))
     cache.prepare()
     _write(cache, tmp_path, name="a.mp4", windows=2)
     _write(cache, tmp_path, name="b.mp4", windows=2)

@@ -5,9 +5,11 @@ import time
 
 import av
 import numpy as np
+import torch
 
+from datamodules.batch import stream_frames
 from datamodules.growing_file import GrowingFile
-from datamodules.stream_reader import StreamingWindowReader
+from datamodules.window_source import LiveWindowSource
 from datamodules.synthetic_videos import render_clip
 from datamodules.windows import WindowSpec
 
@@ -41,7 +43,7 @@ def test_reads_on_as_the_file_grows_and_ends_after_idle(tmp_path):
 def test_stream_reader_follows_a_recording(tmp_path):
     frames = render_clip(True, 96, 32, np.random.default_rng(0))
     data = _mkv_bytes(tmp_path / "whole.mkv", frames)
-    finished = list(StreamingWindowReader(str(tmp_path / "whole.mkv"), WindowSpec(32, 16, COUNTS, None)))
+    finished = list(LiveWindowSource(str(tmp_path / "whole.mkv"), WindowSpec(32, 16, COUNTS, None)))
 
     target = tmp_path / "recording.mkv"
     target.write_bytes(data[:4096])  # the recorder has written its header and a few frames
@@ -56,9 +58,9 @@ def test_stream_reader_follows_a_recording(tmp_path):
 
     writer = threading.Thread(target=record)
     writer.start()
-    followed = list(StreamingWindowReader(str(target), WindowSpec(32, 16, COUNTS, None), follow_seconds=1.0))
+    followed = list(LiveWindowSource(str(target), WindowSpec(32, 16, COUNTS, None), follow_seconds=1.0))
     writer.join()
-    assert [w.start for w in followed] == [w.start for w in finished]
+    assert [int(w["starts"][0]) for w in followed] == [int(w["starts"][0]) for w in finished]
     for a, b in zip(followed, finished):
-        assert all(np.array_equal(a.frames[k].numpy(), b.frames[k].numpy()) for k in COUNTS)
-    assert followed[0].ready < done["at"]  # the first window came out while the file was still growing
+        assert all(torch.equal(stream_frames(a)[k], stream_frames(b)[k]) for k in COUNTS)
+    assert followed[0]["ready"] < done["at"]  # the first window came out while the file was still growing

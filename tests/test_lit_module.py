@@ -10,7 +10,12 @@ TINY = dict(video_encoder={"name": "videoprism-tiny"}, clip_encoder={"name": "cl
 def _batch(batch=4):
     g = torch.Generator().manual_seed(0)
     frames = lambda t: torch.randint(0, 256, (batch, t, 32, 32, 3), dtype=torch.uint8, generator=g)  # noqa: E731
-    return {"video": frames(16), "image": frames(16), "text": frames(4),
+    streams = {"video": frames(16), "image": frames(16), "text": frames(4)}
+    # the batch layout (datamodules.batch): every stream's frames once, and each window's rows into them
+    offsets = torch.tensor([0, batch * 16, batch * 32])
+    return {"frames": torch.cat([f.flatten(0, 1) for f in streams.values()]),
+            "stream_rows": {name: offset + torch.arange(f.shape[0] * f.shape[1]).view(f.shape[:2])
+                            for offset, (name, f) in zip(offsets, streams.items())},
             "target": torch.tensor([[0.0], [1.0], [0.0], [1.0]][:batch])}
 
 
@@ -95,7 +100,9 @@ def test_the_step_loss_is_logged_on_exactly_the_steps_the_loggers_write(clips_ro
     # self.log is called only on the steps the loggers write; the CSV must hold the same rows as
     # when it is called on every step (and Lightning drops the unwritten ones)
     logged = _logged_loss_steps(clips_root, tmp_path / "sparse", 3)
-    monkeypatch.setattr(VideoFusionModule, "_step_is_logged", lambda self: True)
+    import models.lit_module
+
+    monkeypatch.setattr(models.lit_module, "step_is_logged", lambda trainer: True)
     every_step = _logged_loss_steps(clips_root, tmp_path / "every", 3)
     assert len(logged) >= 2 and logged == every_step
     steps = [step for step, _ in logged]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lightning_app.timeline import frames_from_windows, violent_segments
+from models.timeline import frames_from_windows, violent_segments
 
 
 def test_frames_average_the_windows_covering_them():

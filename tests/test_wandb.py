@@ -3,11 +3,11 @@
 import json
 from pathlib import Path
 
-from datamodules.synthetic_videos import write_synthetic_affwild2
 from lightning_app.cli import cli_main
 from lightning_app.cv import cv_main
 from lightning_app.wandb_logger import WandbRunLogger
 from tests.conftest import data_args
+from tests.synthetic_affwild2 import write_synthetic_affwild2
 from tests.wandb_records import read_run
 
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu"]

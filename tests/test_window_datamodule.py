@@ -20,7 +20,7 @@ def test_splits_by_video_never_by_window(clips_root):
     assert train and val and not train & val and len(train | val) == 8
     assert len(dm.datasets["train"]) > len(train)  # several windows per video
     batch = next(iter(dm.train_dataloader()))
-    assert batch["frames"].shape[1:] == (20, 32, 32, 3)  # the streams' 36 frames, 20 of them distinct
+    assert batch["frames"].shape == (len(batch["target"]) * 20, 32, 32, 3)  # the streams' 36 frames, 20 of them distinct
     streams = stream_frames(batch)
     assert streams["video"].shape[1:] == (16, 32, 32, 3) and streams["text"].shape[1:] == (4, 32, 32, 3)
     assert batch["target"].shape[1:] == (1,) and batch["frame_target"].shape[1:] == (64, 1)
@@ -132,7 +132,8 @@ def test_validation_from_videos_gives_each_worker_a_run_of_windows(clips_root, w
     window_by_window.setup("validate")
     plain = window_by_window.datasets["val"]
     plain.open_readers = 0
-    read = [item for batch in loader for item in zip(batch["video_index"].tolist(), batch["start"].tolist(), batch["frames"])]
+    read = [item for batch in loader for item in zip(batch["video_index"].tolist(), batch["start"].tolist(),
+                                                     batch["frames"].unflatten(0, (len(batch["start"]), -1)))]
     assert len(read) == len(dataset)
     for video, start, frames in read:
         index = next(i for i, w in enumerate(plain.windows) if (w.video_index, w.start) == (video, start))

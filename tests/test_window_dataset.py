@@ -2,11 +2,11 @@ import numpy as np
 import torch
 
 from datamodules import window_dataset
-from datamodules.batch import stream_frames
+from datamodules.batch import collate_windows, stream_frames
 from datamodules.labels import constant_targets
 from datamodules.video_io import read_frames
 from datamodules.window_dataset import WindowDataset, WindowItem
-from datamodules.windows import window_indices
+from datamodules.windows import WindowSpec, window_indices
 
 
 def test_item_gathers_each_stream_from_one_decode(clips_root, monkeypatch):
@@ -20,10 +20,10 @@ def test_item_gathers_each_stream_from_one_decode(clips_root, monkeypatch):
 
     monkeypatch.setattr(window_dataset, "read_frames", counting_read)
     window = WindowItem(0, "v", path, 0, 64, np.array([1.0], np.float32), indices)
-    item = WindowDataset([window], {0: constant_targets(1, 72)}, window=64, frame_size=None)[0]
+    item = WindowDataset([window], {0: constant_targets(1, 72)}, WindowSpec(64, 32, {"video": 16, "image": 16, "text": 4}, None))[0]
     assert len(calls) == 1 and calls[0] == sorted(set(indices["video"]) | set(indices["text"]))
     assert item["frames"].shape == (20, 32, 32, 3)  # each distinct frame once
-    streams = stream_frames(item)
+    streams = {name: frames[0] for name, frames in stream_frames(item).items()}  # an item is a batch of one
     assert streams["video"].shape == (16, 32, 32, 3) and streams["text"].shape == (4, 32, 32, 3)
     for name in ("video", "image", "text"):  # each stream's frames, in its order
         assert torch.equal(streams[name], torch.from_numpy(read_frames(path, indices[name])))
@@ -35,24 +35,27 @@ def test_frame_targets_past_the_end_are_masked(clips_root):
     path = sorted((clips_root / "clips").glob("*.mp4"))[0]
     indices = window_indices(40, 64, {"video": 16, "image": 16, "text": 4}, 72)
     window = WindowItem(0, "v", path, 40, 72, np.array([0.0], np.float32), indices)
-    item = WindowDataset([window], {0: constant_targets(0, 72)}, window=64, frame_size=None)[0]
+    item = WindowDataset([window], {0: constant_targets(0, 72)}, WindowSpec(64, 32, {"video": 16, "image": 16, "text": 4}, None))[0]
     assert item["frame_mask"].sum().item() == 32 and not item["frame_mask"][32:].any()
+
+
+# the windows of _windows_of: 8 + 8 + 2 frames sampled over 32, every 16, resized to 16
+SMALL = WindowSpec(32, 16, {"video": 8, "image": 8, "text": 2}, 16)
 
 
 def _windows_of(path, frames=72, window=32, stride=16):
     from datamodules.windows import window_starts
 
-    counts = {"video": 8, "image": 8, "text": 2}
     return [WindowItem(0, "v", path, s, min(s + window, frames), np.array([0.0], np.float32),
-                       window_indices(s, window, counts, frames)) for s in window_starts(frames, window, stride)]
+                       window_indices(s, window, SMALL.per_stream, frames)) for s in window_starts(frames, window, stride)]
 
 
 def test_open_readers_give_the_same_items_in_any_order(clips_root):
     path = sorted((clips_root / "clips").glob("*.mp4"))[0]
     windows = _windows_of(path)
     targets = {0: constant_targets(0, 72)}
-    fresh = WindowDataset(windows, targets, window=32, frame_size=16)
-    reusing = WindowDataset(windows, targets, window=32, frame_size=16, open_readers=2)
+    fresh = WindowDataset(windows, targets, SMALL)
+    reusing = WindowDataset(windows, targets, SMALL, open_readers=2)
     for index in [0, 1, 2, 3, 1, 0, 3, 2]:  # in order, then backwards
         a, b = fresh[index], reusing[index]
         assert torch.equal(a["frames"], b["frames"])
@@ -61,7 +64,7 @@ def test_open_readers_give_the_same_items_in_any_order(clips_root):
 def test_windows_in_time_order_decode_each_frame_once(clips_root):
     path = sorted((clips_root / "clips").glob("*.mp4"))[0]
     windows = _windows_of(path)
-    dataset = WindowDataset(windows, {0: constant_targets(0, 72)}, window=32, frame_size=16, open_readers=1)
+    dataset = WindowDataset(windows, {0: constant_targets(0, 72)}, SMALL, open_readers=1)
     for index in range(len(windows)):
         dataset[index]
     needed = set().union(*(set(i for idx in w.indices.values() for i in idx) for w in windows))
@@ -77,7 +80,7 @@ def test_forked_workers_do_not_touch_the_parents_open_readers(clips_root):
     # the parent reads first (its readers stay open), then DataLoader workers are forked
     path = sorted((clips_root / "clips").glob("*.mp4"))[0]
     windows = _windows_of(path)
-    dataset = WindowDataset(windows, {0: constant_targets(0, 72)}, window=32, frame_size=16, open_readers=2)
+    dataset = WindowDataset(windows, {0: constant_targets(0, 72)}, SMALL, open_readers=2)
     expected = [dataset[i]["frames"] for i in range(len(windows))]
     ctx = torch.multiprocessing.get_context("fork")
     loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=2, multiprocessing_context=ctx)
@@ -100,15 +103,15 @@ def test_a_batch_of_shared_frames_gives_each_items_streams(clips_root):
     # exactly the frames their indices name, also past a short video's end (clamped, repeated)
     path = sorted((clips_root / "clips").glob("*.mp4"))[0]
     windows = _windows_of(path) + _windows_of(path, frames=20)  # and a window running 12 frames past a short end
-    dataset = WindowDataset(windows, {0: constant_targets(0, 72)}, window=32, frame_size=16)
-    batch = torch.utils.data.default_collate([dataset[i] for i in range(len(windows))])
-    assert batch["frames"].shape[:2] == (len(windows), dataset.slots)
+    dataset = WindowDataset(windows, {0: constant_targets(0, 72)}, SMALL)
+    batch = collate_windows([dataset[i] for i in range(len(windows))])
+    assert batch["frames"].shape[0] == len(windows) * dataset.slots
     batched = stream_frames(batch)
     for index, window in enumerate(windows):
         own = stream_frames(dataset[index])
         for name, indices in window.indices.items():
-            assert torch.equal(batched[name][index], own[name])
-            assert torch.equal(own[name], torch.from_numpy(read_frames(path, sorted(set(indices)), 16))[
+            assert torch.equal(batched[name][index], own[name][0])
+            assert torch.equal(own[name][0], torch.from_numpy(read_frames(path, sorted(set(indices)), 16))[
                 [sorted(set(indices)).index(i) for i in indices]])
     assert windows[-1].indices["video"][-3:] == [19, 19, 19]  # clamped
 
@@ -119,13 +122,13 @@ def test_items_sampled_over_another_window_are_refused(clips_root):
     path = sorted((clips_root / "clips").glob("*.mp4"))[0]
     windows = _windows_of(path)  # sampled over 32 frames
     with pytest.raises(ValueError, match="not sampled over a 64-frame window"):
-        WindowDataset(windows, {0: constant_targets(0, 72)}, window=64, frame_size=16)[0]
+        WindowDataset(windows, {0: constant_targets(0, 72)}, WindowSpec(64, 32, SMALL.counts, 16))[0]
 
 
 def test_close_readers_closes_what_this_process_keeps_open(clips_root):
     path = sorted((clips_root / "clips").glob("*.mp4"))[0]
     windows = _windows_of(path)
-    dataset = WindowDataset(windows, {0: constant_targets(0, 72)}, window=32, frame_size=16, open_readers=2)
+    dataset = WindowDataset(windows, {0: constant_targets(0, 72)}, SMALL, open_readers=2)
     first = dataset[0]["frames"]
     reader = dataset._readers[path]
     dataset.close_readers()

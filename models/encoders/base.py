@@ -1,16 +1,13 @@
 """What every frozen encoder shares: its device, and the precision it computes in.
 
-An encoder wraps one pretrained module as ``self.model``. The ``dtype`` option of a spec
-(``auto``, ``float32``, ``bfloat16``, ``float16``) only applies while that module sits on a
-CUDA device; on any other device the encoder computes in float32. ``auto`` means bfloat16 on
-a GPU that supports it (float16 on older ones) and float32 elsewhere.
+An encoder wraps one pretrained module as ``self.model``. A spec's ``dtype`` (``auto``, ``float32``, ``bfloat16``,
+``float16``) applies only while that module sits on a CUDA device; elsewhere the encoder computes in float32.
+``auto`` means bfloat16 on a GPU that supports it, float16 on older ones.
 
-The cast happens when the encoder is moved (``.to(device)``, ``.cuda()``: Lightning moves the
-whole LightningModule, encoders included, before it wraps it for DDP), and is checked again
-at every call in case the wrapped module was moved on its own. Features always come back as
-float32 whatever the compute precision. Moving an encoder back from a GPU to the CPU casts it
-back to float32, but the weights keep the rounding of the half-precision copy; build it anew
-for exact float32 weights.
+The cast happens when the encoder is moved (``.to(device)``, ``.cuda()``: Lightning moves the whole LightningModule,
+encoders included, before it wraps it for DDP), and is checked again at every call in case the wrapped module was
+moved on its own. Features always come back as float32. Moving an encoder from a GPU back to the CPU casts it to
+float32, but the weights keep the rounding of the half-precision copy; build it anew for exact float32 weights.
 """
 
 from __future__ import annotations
@@ -46,8 +43,8 @@ def _matches(name: str, patterns: list[str]) -> bool:
 
 
 def cast_model(model: nn.Module, dtype: torch.dtype) -> None:
-    """Cast a model's floating parameters and buffers to ``dtype`` in place, keeping the parts
-    transformers declares float32-only (e.g. BLIP-2's Q-Former) in float32."""
+    """Cast a model's floating parameters and buffers to ``dtype`` in place, keeping the parts transformers declares
+    float32-only (e.g. BLIP-2's Q-Former) in float32."""
     with torch.inference_mode(False), torch.no_grad():
         model.to(dtype)
         keep = _kept_in_fp32(model) if dtype != torch.float32 else []
@@ -109,6 +106,5 @@ class FrozenEncoder(nn.Module):
         return self
 
     def autocast_off(self):
-        """A context with any enclosing autocast (e.g. Lightning's mixed precision) disabled:
-        the encoder computes in its own dtype."""
+        """A context with any enclosing autocast (e.g. Lightning's mixed precision) off: the encoder's own dtype."""
         return torch.autocast(device_type=self.device.type, enabled=False)

@@ -1,8 +1,5 @@
-"""Captioner for the text stream: transformers' BLIP (``BlipForConditionalGeneration``).
-
-BLIP's ``prompt`` is conditional captioning: the caption starts with it (e.g. ``a picture
-of``) and the prompt stays in the returned caption, as BLIP was trained.
-"""
+"""Captioner: transformers' BLIP (``BlipForConditionalGeneration``). Its ``prompt`` is conditional captioning: the
+caption starts with it (e.g. ``a picture of``) and it stays in the returned caption, as BLIP was trained."""
 
 from __future__ import annotations
 
@@ -21,13 +18,10 @@ def tiny_tokenizer():
     return word_tokenizer(
         TINY_SPECIAL_TOKENS,
         {"pad_token": "[PAD]", "unk_token": "[UNK]", "bos_token": "[BOS]", "sep_token": "[SEP]", "eos_token": "[SEP]"},
-        TINY_WORDS,
-        wrap=("[BOS]", "[SEP]"),
-    )
+        TINY_WORDS, wrap=("[BOS]", "[SEP]"))
 
 
 class BlipFamily(CaptionFamily):
-    name = "blip"
     keeps_prompt = True
 
     def inputs(self, processor, images, prompt, **image_options):
@@ -38,18 +32,16 @@ class BlipFamily(CaptionFamily):
 
 @register_captioner("blip-tiny", max_new_tokens=8, dtype="float32")
 def blip_tiny(seed: int = 0, image_size: int = 32):
-    """A random-initialised BLIP with a 40-word in-code vocabulary, for tests and the demo."""
+    """A random-initialised BLIP with a small in-code vocabulary, for tests and the demo."""
     tokenizer = tiny_tokenizer()
     ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in
            (("pad", "[PAD]"), ("bos", "[BOS]"), ("sep", "[SEP]"))}
     config = BlipConfig(
-        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-                       "num_attention_heads": 2, "image_size": image_size, "patch_size": 8},
-        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64,
-                     "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 32,
-                     "bos_token_id": ids["bos"], "sep_token_id": ids["sep"],
-                     "pad_token_id": ids["pad"], "eos_token_id": ids["sep"]},
-    )
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+                       "image_size": image_size, "patch_size": 8},
+        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                     "num_attention_heads": 2, "max_position_embeddings": 32, "bos_token_id": ids["bos"],
+                     "sep_token_id": ids["sep"], "pad_token_id": ids["pad"], "eos_token_id": ids["sep"]})
     with seeded(seed):
         model = BlipForConditionalGeneration(config)
     processor = BlipProcessor(BlipImageProcessor(size={"height": image_size, "width": image_size}), tokenizer)

@@ -1,14 +1,11 @@
 """One captioner interface over transformers' image-to-text models.
 
-``Captioner`` holds a model and its processor; a small ``CaptionFamily`` adapter says how that
-family is prompted and how its output is read. Every frame given is captioned in one batched
-``generate`` call (or in chunks of ``batch_size``), greedy by default (``num_beams: 1``, no
-sampling), so the same frames always give the same captions.
-
-Generation settings: ``max_new_tokens``, ``num_beams``, and ``generate_kwargs`` for anything
-else ``generate`` takes (``min_new_tokens``, ``repetition_penalty``, ``length_penalty``, ...).
-Sampling (``generate_kwargs: {do_sample: true}``) makes captions, and so the feature cache,
-vary between runs.
+``Captioner`` holds a model and its processor; a small ``CaptionFamily`` adapter says how that family is prompted
+and how its output is read. The frames are captioned in one batched ``generate`` call (or in chunks of
+``batch_size``), greedy by default (``num_beams: 1``, no sampling), so the same frames always give the same captions.
+Generation settings: ``max_new_tokens``, ``num_beams``, and ``generate_kwargs`` for anything else ``generate`` takes
+(``min_new_tokens``, ``repetition_penalty``, ...). Sampling (``generate_kwargs: {do_sample: true}``) makes captions,
+and so the feature cache, vary between runs.
 """
 
 from __future__ import annotations
@@ -32,10 +29,9 @@ WHAT = "model.captioner"
 
 
 class CaptionFamily:
-    """How one family of captioning models is prompted and decoded (the default suits
-    processors that take ``images`` and ``text`` together, e.g. BLIP-2 and Florence-2)."""
+    """How one family of captioning models is prompted and decoded (the default suits processors that take
+    ``images`` and ``text`` together, e.g. BLIP-2 and Florence-2)."""
 
-    name = "captioner"
     default_prompt = ""
     #: the prompt is the start of the caption and stays in it (BLIP's conditional captioning)
     keeps_prompt = False
@@ -45,10 +41,9 @@ class CaptionFamily:
 
 
 def preprocesses_on_gpu(processor) -> bool:
-    """Whether the processor's image part resizes and normalises GPU frames on the GPU as it
-    would on the CPU: a torchvision image processor whose resampling filter torchvision has on
-    the GPU (Lanczos, which SmolVLM's processor uses, is CPU-only: transformers would quietly
-    swap it for bicubic there)."""
+    """Whether the processor's image part resizes and normalises GPU frames on the GPU as it would on the CPU: a
+    torchvision image processor whose resampling filter torchvision has on the GPU (Lanczos, which SmolVLM's
+    processor uses, is CPU-only: transformers would quietly swap it for bicubic there)."""
     images = getattr(processor, "image_processor", None)
     return isinstance(images, TorchvisionBackend) and getattr(images, "resample", None) != PILImageResampling.LANCZOS
 
@@ -62,18 +57,9 @@ def is_encoder_decoder(model: nn.Module) -> bool:
 class Captioner(FrozenEncoder):
     """(N, H, W, 3) uint8 frames -> N captions (see the module doc)."""
 
-    def __init__(
-        self,
-        model: nn.Module,
-        processor,
-        family: CaptionFamily,
-        prompt: str | None = None,
-        max_new_tokens: int = 20,
-        num_beams: int = 1,
-        batch_size: int | None = None,
-        generate_kwargs: Mapping[str, Any] | None = None,
-        dtype: str = "auto",
-    ):
+    def __init__(self, model: nn.Module, processor, family: CaptionFamily, prompt: str | None = None,
+                 max_new_tokens: int = 20, num_beams: int = 1, batch_size: int | None = None,
+                 generate_kwargs: Mapping[str, Any] | None = None, dtype: str = "auto"):
         super().__init__(model, dtype, WHAT)
         if max_new_tokens < 1 or num_beams < 1 or (batch_size is not None and batch_size < 1):
             raise ConfigError(f"{WHAT}: max_new_tokens, num_beams and batch_size must be positive")
@@ -93,11 +79,8 @@ class Captioner(FrozenEncoder):
         return getattr(self.processor, "tokenizer", self.processor)
 
     def prepare(self, frames: torch.Tensor):
-        """(N, H, W, 3) uint8 -> the processor's model inputs.
-
-        Frames on a GPU stay there when the image processor can work there (see
-        ``preprocesses_on_gpu``): no round trip through the host. Otherwise the processor works
-        on the CPU."""
+        """(N, H, W, 3) uint8 -> the processor's model inputs. Frames on a GPU stay there when the image processor
+        can work there (``preprocesses_on_gpu``), with no round trip through the host; else it works on the CPU."""
         if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"expected uint8 frames shaped (N, H, W, 3), got {tuple(frames.shape)} {frames.dtype}")
         options, frames = {}, frames.detach()
@@ -141,8 +124,8 @@ class Captioner(FrozenEncoder):
 
 @dataclass(frozen=True)
 class Generation:
-    """The generation options every captioner takes (see the module doc); a factory may change
-    their defaults (the tiny ones generate fewer tokens, in float32)."""
+    """The generation options every captioner takes (see the module doc); a factory may change their defaults (the
+    tiny ones generate fewer tokens, in float32)."""
 
     prompt: str | None = None
     max_new_tokens: int = 20
@@ -153,10 +136,9 @@ class Generation:
 
 
 def register_captioner(name: str, **defaults):
-    """Register ``build(**own options) -> (model, processor, family)`` as the captioner factory
-    ``name``. The factory takes the builder's own options and ``Generation``'s, so every
-    captioner shares one set of generation options and the registry validates both by the
-    factory's signature."""
+    """Register ``build(**own options) -> (model, processor, family)`` as the captioner factory ``name``. The factory
+    takes the builder's options and ``Generation``'s, so every captioner shares one set of generation options and
+    the registry validates both by the factory's signature."""
     shared = {f.name: defaults.get(f.name, f.default) for f in fields(Generation)}
     types = {f.name: f.type for f in fields(Generation)}
 
@@ -169,8 +151,7 @@ def register_captioner(name: str, **defaults):
         own = list(inspect.signature(build).parameters.values())
         factory.__signature__ = inspect.Signature(
             own + [inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=value, annotation=types[key])
-                   for key, value in shared.items()]
-        )
+                   for key, value in shared.items()])
         factory.__doc__ = build.__doc__
         register("captioner", name)(factory)
         return build
@@ -179,8 +160,7 @@ def register_captioner(name: str, **defaults):
 
 
 def load_pretrained(pretrained: str, load_model, load_processor, model_desc: str, allow_download: bool):
-    """A pretrained captioner's (model, processor) from a local folder or the Hugging Face cache
-    (offline)."""
+    """A pretrained captioner's (model, processor) from a local folder or the Hugging Face cache (offline)."""
     model = load_offline(WHAT, pretrained, load_model, allow_download, model_desc)
     processor = load_offline(WHAT, pretrained, load_processor, allow_download, model_desc, "processor")
     return model, processor

@@ -1,18 +1,16 @@
 """Captions written elsewhere (MiniGPT-4, a person, any tool): a captioner that reads a file.
 
-The paper captions with MiniGPT-4, which transformers does not ship. A user who runs it (or
-anything else) separately gives the captions as a file, and this source hands them to the CLIP
-text tower in place of a captioning model:
+The paper captions with MiniGPT-4, which transformers does not ship: run it (or anything else) separately and give
+the captions as a file, which this source hands to the CLIP text tower in place of a captioning model:
 
 * CSV with a header ``video,frame,caption`` (one row per captioned frame), or
 * JSON ``{"clips/a.mp4": {"0": "a man runs", "16": "..."}, ...}`` (video -> frame -> caption).
 
-``video`` is the video's path relative to the dataset root (as in the DVD manifest; any
-trailing part of the video's path works), or its file name, or its name without extension; ``frame`` is the 0-based frame index. A window's
-text stream asks for the caption of each of its sampled frames; a frame that was not captioned
-gets the caption of the nearest captioned frame of the same video (ties go to the earlier), so
-captioning every 8th or 16th frame is enough. A video with no captions at all is an error
-naming the file and the video.
+``video`` is the video's path relative to the dataset root (as in the DVD manifest; any trailing part of the
+video's path works), its file name, or its name without extension; ``frame`` is the 0-based frame index. A frame
+that was not captioned gets the caption of the nearest captioned frame of the same video (ties go to the earlier),
+so captioning every 8th or 16th frame is enough. A video with no captions at all is an error naming the file and
+the video.
 """
 
 from __future__ import annotations
@@ -38,7 +36,8 @@ def parse_captions_csv(text: str, source: str) -> dict[str, dict[int, str]]:
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise ConfigError(f"{source}: a captions CSV needs the columns {', '.join(CSV_COLUMNS)}; missing {', '.join(missing)}")
+        raise ConfigError(f"{source}: a captions CSV needs the columns {', '.join(CSV_COLUMNS)}; "
+                          f"missing {', '.join(missing)}")
     table: dict[str, dict[int, str]] = {}
     for line, row in enumerate(reader, start=2):
         table.setdefault(row["video"], {})[_frame(row["frame"], source, f"line {line}")] = row["caption"] or ""
@@ -128,10 +127,8 @@ class CaptionsFile(nn.Module):
         return [nearest_caption(self.table[key], self.ordered[key], int(f)) for f in frames]
 
     def forward(self, frames: torch.Tensor) -> list[str]:
-        raise ConfigError(
-            "the captions-file captioner reads captions by video and frame number and cannot caption frames; "
-            "this code path passed frames only"
-        )
+        raise ConfigError("the captions-file captioner reads captions by video and frame number and cannot caption "
+                          "frames; this code path passed frames only")
 
 
 @register("captioner", "captions-file")

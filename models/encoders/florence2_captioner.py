@@ -1,20 +1,13 @@
-"""Captioner: transformers' Florence-2 (``Florence2ForConditionalGeneration``, native in
-transformers 5; the checkpoints converted for it are the ``florence-community/Florence-2-*`` ones).
-
-Florence-2 is prompted with a task token: ``<CAPTION>`` (default), ``<DETAILED_CAPTION>`` or
-``<MORE_DETAILED_CAPTION>``; its processor turns the token into the task's question.
+"""Captioner: transformers' Florence-2 (``Florence2ForConditionalGeneration``, native in transformers 5; the
+checkpoints converted for it are the ``florence-community/Florence-2-*`` ones). It is prompted with a task token:
+``<CAPTION>`` (default), ``<DETAILED_CAPTION>`` or ``<MORE_DETAILED_CAPTION>``, which its processor turns into the
+task's question.
 """
 
 from __future__ import annotations
 
-from transformers import (
-    AutoProcessor,
-    BartConfig,
-    CLIPImageProcessor,
-    Florence2Config,
-    Florence2ForConditionalGeneration,
-    Florence2Processor,
-)
+from transformers import (AutoProcessor, BartConfig, CLIPImageProcessor, Florence2Config,
+                          Florence2ForConditionalGeneration, Florence2Processor)
 
 from models.encoders.captioner import CaptionFamily, load_pretrained, register_captioner
 from models.encoders.preprocess import IMAGENET_MEAN, IMAGENET_STD, seeded
@@ -25,7 +18,6 @@ TASK_WORDS = ("what", "does", "the", "image", "describe", "?", "in", "detail", "
 
 
 class Florence2Family(CaptionFamily):
-    name = "florence2"
     default_prompt = "<CAPTION>"
 
 
@@ -47,10 +39,9 @@ def florence2_tiny(seed: int = 0, image_size: int = 32):
     with seeded(seed):
         model = Florence2ForConditionalGeneration(config)
     # The vision tower downsamples by 4 * 2: (image_size / 8)^2 tokens, plus one pooled token.
-    image_processor = CLIPImageProcessor(
-        size={"height": image_size, "width": image_size}, do_center_crop=False,
-        image_mean=list(IMAGENET_MEAN), image_std=list(IMAGENET_STD), image_seq_length=(image_size // 8) ** 2 + 1,
-    )
+    image_processor = CLIPImageProcessor(size={"height": image_size, "width": image_size}, do_center_crop=False,
+                                         image_mean=list(IMAGENET_MEAN), image_std=list(IMAGENET_STD),
+                                         image_seq_length=(image_size // 8) ** 2 + 1)
     processor = Florence2Processor(image_processor=image_processor, tokenizer=tokenizer)
     return model, processor, Florence2Family()
 
@@ -58,5 +49,6 @@ def florence2_tiny(seed: int = 0, image_size: int = 32):
 @register_captioner("florence2")
 def florence2(pretrained: str = "florence-community/Florence-2-base", allow_download: bool = False):
     """Pretrained Florence-2 from a local folder or the Hugging Face cache (offline)."""
-    return *load_pretrained(pretrained, Florence2ForConditionalGeneration.from_pretrained, AutoProcessor.from_pretrained,
-                            "florence2, Florence2ForConditionalGeneration", allow_download), Florence2Family()
+    return *load_pretrained(pretrained, Florence2ForConditionalGeneration.from_pretrained,
+                            AutoProcessor.from_pretrained, "florence2, Florence2ForConditionalGeneration",
+                            allow_download), Florence2Family()

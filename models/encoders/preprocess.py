@@ -16,11 +16,8 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
-    """Run a block with torch's CPU RNG seeded, leaving the caller's RNG state untouched.
-
-    Tiny encoders are built inside it, so the same seed gives the same weights in every
-    process: a checkpoint need not carry them to restore the model that was trained.
-    """
+    """Run a block with torch's CPU RNG seeded, leaving the caller's RNG state untouched. Tiny encoders are built
+    inside it, so a seed gives the same weights in every process and checkpoints need not carry them."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
@@ -41,12 +38,11 @@ def _pair(size: int | Sequence[int]) -> tuple[int, int]:
 class FrameTransform:
     """A model's image preprocessing, run on tensors on the frames' own device.
 
-    ``mode`` says how ``size`` is read: ``shortest`` resizes the short side to ``size`` keeping
-    the aspect ratio (the long side rounded down, as Hugging Face and torchvision do), ``squash``
-    resizes to exactly ``size`` (h, w), ``longest`` resizes the long side to ``size`` and pads
-    the short one (centred, with ``fill``) to a square. Then an optional centre ``crop`` (h, w),
-    scaling to [0, 1] and an optional ``mean`` / ``std`` normalisation. ``interpolation`` is
-    ``bilinear``, ``bicubic`` (both antialiased) or ``nearest``.
+    ``mode`` says how ``size`` is read: ``shortest`` resizes the short side to ``size`` keeping the aspect ratio (the
+    long side rounded down, as Hugging Face and torchvision do), ``squash`` resizes to exactly ``size`` (h, w),
+    ``longest`` resizes the long side to ``size`` and pads the short one (centred, with ``fill``) to a square. Then
+    an optional centre ``crop`` (h, w), scaling to [0, 1] and an optional ``mean`` / ``std`` normalisation.
+    ``interpolation`` is ``bilinear``, ``bicubic`` (both antialiased) or ``nearest``.
     """
 
     size: int | tuple[int, int]
@@ -112,8 +108,8 @@ class FrameTransform:
 
     @classmethod
     def from_hf_processor(cls, processor) -> "FrameTransform":
-        """The transform a Hugging Face image or video processor describes (its ``size``,
-        ``crop_size``, ``resample``, ``image_mean`` / ``image_std`` and do_* switches)."""
+        """The transform a Hugging Face image or video processor describes (its ``size``, ``crop_size``,
+        ``resample``, ``image_mean`` / ``image_std`` and do_* switches)."""
 
         def get(obj, key):
             return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
@@ -133,18 +129,15 @@ class FrameTransform:
             crop = (int(get(crop_size, "height")), int(get(crop_size, "width")))
         if mode == "shortest" and crop is None:
             raise ValueError("a shortest-edge resize without a centre crop gives frames of varying size")
-        if getattr(processor, "do_rescale", True) and abs(float(getattr(processor, "rescale_factor", 1 / 255)) - 1 / 255) > 1e-9:
+        if (getattr(processor, "do_rescale", True)
+                and abs(float(getattr(processor, "rescale_factor", 1 / 255)) - 1 / 255) > 1e-9):
             raise ValueError("only a 1/255 rescale is supported")
         normalise = getattr(processor, "do_normalize", True)
         resample = getattr(processor, "resample", 2)
-        return cls(
-            size=target,
-            mode=mode,
-            crop=crop,
-            mean=tuple(float(v) for v in processor.image_mean) if normalise else None,
-            std=tuple(float(v) for v in processor.image_std) if normalise else None,
-            interpolation=_interpolation(resample),
-        )
+        return cls(size=target, mode=mode, crop=crop,
+                   mean=tuple(float(v) for v in processor.image_mean) if normalise else None,
+                   std=tuple(float(v) for v in processor.image_std) if normalise else None,
+                   interpolation=_interpolation(resample))
 
 
 def _interpolation(resample) -> str:

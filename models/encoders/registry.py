@@ -1,9 +1,7 @@
-"""Name -> factory registry for the frozen encoders, one table per role.
-
-Roles: ``video`` (per-frame motion features), ``clip`` (image and text embeddings in one
-space), ``captioner`` (frames -> sentences). A config names an encoder with a spec dict,
-``{"name": "videoprism-tiny", "seed": 0}``: ``name`` picks the factory, every other key is
-passed to it as a keyword argument.
+"""Name -> factory registry for the frozen encoders, one table per role: ``video`` (per-frame motion features),
+``clip`` (image and text embeddings in one space), ``captioner`` (frames -> sentences). A config names an encoder
+with a spec dict, ``{"name": "videoprism-tiny", "seed": 0}``: ``name`` picks the factory, every other key is passed
+to it as a keyword argument.
 """
 
 from __future__ import annotations
@@ -41,7 +39,8 @@ def available(role: str) -> list[str]:
 def build_encoder(role: str, spec: Mapping[str, Any], key: str) -> nn.Module:
     """Build the encoder a spec names; ``key`` is the config key, used in error messages."""
     if not isinstance(spec, Mapping) or "name" not in spec:
-        raise ConfigError(f"{key} must be a mapping with a 'name' key, e.g. {{name: {available(role)[0]}}}; got {spec!r}")
+        raise ConfigError(f"{key} must be a mapping with a 'name' key, e.g. {{name: {available(role)[0]}}}; "
+                          f"got {spec!r}")
     name = spec["name"]
     factories = _FACTORIES[role]
     if name not in factories:
@@ -51,7 +50,6 @@ def build_encoder(role: str, spec: Mapping[str, Any], key: str) -> nn.Module:
     accepted = inspect.signature(factory).parameters
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise ConfigError(
-            f"{key}: {role} encoder {name!r} takes no option(s) {', '.join(unknown)}; it takes {', '.join(accepted) or 'none'}"
-        )
+        raise ConfigError(f"{key}: {role} encoder {name!r} takes no option(s) {', '.join(unknown)}; "
+                          f"it takes {', '.join(accepted) or 'none'}")
     return factory(**options)

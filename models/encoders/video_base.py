@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -10,6 +12,9 @@ from torch import nn
 from lightning_app.errors import ConfigError
 from models.encoders.base import FrozenEncoder
 from models.encoders.preprocess import FrameTransform
+from models.encoders.weights import load_offline
+
+WHAT = "model.video_encoder"
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +29,9 @@ def pad_frames(frames: torch.Tensor, multiple: int) -> torch.Tensor:
 
 
 def tubelet_features(tokens: torch.Tensor, steps: int, tubelet: int) -> torch.Tensor:
-    """Per-frame features from the tokens of a tubelet model.
-
-    ``tokens`` is (B, T' / tubelet * h * w, D), time-major (all spatial tokens of the first
-    tubelet, then the next: the order a Conv3d patch embedding flattens to). Each tubelet's
-    h * w tokens are averaged, and the result is repeated for the ``tubelet`` frames it
-    covers; the first ``steps`` frames are returned, (B, steps, D).
-    """
+    """Per-frame features (B, steps, D) from the tokens of a tubelet model, (B, T' / tubelet * h * w, D) time-major
+    (the order a Conv3d patch embedding flattens to): each tubelet's h * w tokens are averaged and the result is
+    repeated for the ``tubelet`` frames it covers, so frames 2k and 2k+1 of a 2-frame tubelet get the same feature."""
     batch, count, dim = tokens.shape
     slots = -(-steps // tubelet)
     if count % slots:
@@ -39,18 +40,23 @@ def tubelet_features(tokens: torch.Tensor, steps: int, tubelet: int) -> torch.Te
     return pooled.repeat_interleave(tubelet, dim=1)[:, :steps]
 
 
-def processor_transform(load_processor, fallback: FrameTransform, what: str) -> FrameTransform:
-    """The transform a checkpoint's saved processor describes, or ``fallback`` if it has none."""
+def load_pretrained(pretrained: str, allow_download: bool, load_model, load_processor, model_desc: str,
+                    fallback: Callable[[Any], FrameTransform]) -> tuple[nn.Module, FrameTransform]:
+    """A pretrained video model in eval mode, loaded offline (``weights.load_offline``), and the
+    transform its saved processor describes, or ``fallback(model.config)`` when it has none."""
+    model = load_offline(WHAT, pretrained, load_model, allow_download, model_desc)
     try:
-        return FrameTransform.from_hf_processor(load_processor())
+        processor = load_offline(WHAT, pretrained, load_processor, allow_download, model_desc, "processor")
+        transform = FrameTransform.from_hf_processor(processor)
     except (ConfigError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        log.warning("%s: no usable preprocessor config with the weights (%s); using %s", what, exc, fallback)
-        return fallback
+        transform = fallback(model.config)
+        log.warning("%s: no usable preprocessor config with the weights (%s); using %s", WHAT, exc, transform)
+    return model.eval(), transform
 
 
 class VideoEncoder(FrozenEncoder):
-    """Base of the video encoders. Subclasses set ``self.transform`` and implement
-    ``features(pixels)``: (B, T, 3, h, w) in the model's dtype -> (B, T, D)."""
+    """Base of the video encoders: subclasses implement ``features(pixels)``, (B, T, 3, h, w) in the model's dtype
+    -> (B, T, D)."""
 
     def __init__(self, model: nn.Module, transform: FrameTransform, out_dim: int, dtype: str, what: str):
         super().__init__(model, dtype, what)

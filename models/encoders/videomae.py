@@ -1,31 +1,24 @@
 """Video stream encoder: transformers' VideoMAE (``VideoMAEModel``).
 
-Per-frame features from a tubelet model: VideoMAE embeds tubelets of ``tubelet_size`` (2)
-frames, so there is no token for one frame. Each tubelet's spatial tokens are averaged and the
-vector is repeated for the frames of that tubelet: frames 2k and 2k+1 get the same feature.
-
-VideoMAE's position embeddings are a fixed table for exactly ``num_frames`` (16) frames at
-``image_size``; other frame counts are cut into clips of ``num_frames`` frames (the last one
-padded by repeating its last frame), each encoded on its own.
+VideoMAE embeds tubelets of ``tubelet_size`` (2) frames, so there is no token for one frame: per-frame features are
+tubelet features repeated (``video_base.tubelet_features``). Its position embeddings are a fixed table for exactly
+``num_frames`` (16) frames at ``image_size``; other frame counts are cut into clips of ``num_frames`` frames (the
+last one padded by repeating its last frame), each encoded on its own.
 """
 
 from __future__ import annotations
 
 import torch
-from transformers import AutoImageProcessor, AutoVideoProcessor, VideoMAEConfig, VideoMAEModel, VideoMAEVideoProcessor
+from transformers import AutoImageProcessor, AutoVideoProcessor, VideoMAEConfig, VideoMAEModel
 
 from models.encoders.preprocess import IMAGENET_MEAN, IMAGENET_STD, FrameTransform, seeded
 from models.encoders.registry import register
-from models.encoders.video_base import VideoEncoder, pad_frames, processor_transform, tubelet_features
-from models.encoders.weights import load_offline
-
-WHAT = "model.video_encoder"
-MODEL = "videomae, VideoMAEModel"
+from models.encoders.video_base import WHAT, VideoEncoder, load_pretrained, pad_frames, tubelet_features
 
 
 def default_transform(image_size: int) -> FrameTransform:
-    """VideoMAE's preprocessing when a checkpoint carries none: short side to image_size,
-    centre crop, ImageNet mean / std (what the MCG-NJU checkpoints' processors use)."""
+    """VideoMAE's preprocessing when a checkpoint carries none: short side to image_size, centre crop, ImageNet
+    mean / std (what the MCG-NJU checkpoints' processors use)."""
     return FrameTransform(size=image_size, crop=(image_size, image_size), mean=IMAGENET_MEAN, std=IMAGENET_STD)
 
 
@@ -47,38 +40,16 @@ class VideoMAEEncoder(VideoEncoder):
         return per_frame.reshape(batch, -1, per_frame.shape[-1])[:, :steps]
 
 
-def tiny_videomae_processor(image_size: int) -> VideoMAEVideoProcessor:
-    return VideoMAEVideoProcessor(
-        size={"shortest_edge": image_size},
-        crop_size={"height": image_size, "width": image_size},
-        image_mean=list(IMAGENET_MEAN),
-        image_std=list(IMAGENET_STD),
-    )
-
-
 @register("video", "videomae-tiny")
-def videomae_tiny(
-    seed: int = 0, hidden_size: int = 32, image_size: int = 32, num_frames: int = 16, dtype: str = "float32"
-) -> VideoMAEEncoder:
-    """A random-initialised VideoMAE (1 layer, patch 8, tubelet 2), for tests and the demo.
-
-    Its processor (``.processor``) is what ``save_pretrained`` should store beside it."""
-    config = VideoMAEConfig(
-        image_size=image_size,
-        patch_size=8,
-        num_frames=num_frames,
-        tubelet_size=2,
-        hidden_size=hidden_size,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=2 * hidden_size,
-        use_mean_pooling=False,
-    )
+def videomae_tiny(seed: int = 0, hidden_size: int = 32, image_size: int = 32, num_frames: int = 16,
+                  dtype: str = "float32") -> VideoMAEEncoder:
+    """A random-initialised VideoMAE (1 layer, patch 8, tubelet 2), for tests and the demo."""
+    config = VideoMAEConfig(image_size=image_size, patch_size=8, num_frames=num_frames, tubelet_size=2,
+                            hidden_size=hidden_size, num_hidden_layers=1, num_attention_heads=2,
+                            intermediate_size=2 * hidden_size, use_mean_pooling=False)
     with seeded(seed):
         model = VideoMAEModel(config)
-    encoder = VideoMAEEncoder(model.eval(), default_transform(image_size), dtype)
-    encoder.processor = tiny_videomae_processor(image_size)
-    return encoder
+    return VideoMAEEncoder(model.eval(), default_transform(image_size), dtype)
 
 
 def _load_processor(path: str, **kw):
@@ -89,12 +60,10 @@ def _load_processor(path: str, **kw):
 
 
 @register("video", "videomae")
-def videomae(pretrained: str = "MCG-NJU/videomae-base", allow_download: bool = False, dtype: str = "auto") -> VideoMAEEncoder:
-    """Pretrained VideoMAE from a local folder or the Hugging Face cache (offline); its
-    preprocessing is read from the processor saved with it (ImageNet statistics if none)."""
-    model = load_offline(WHAT, pretrained, VideoMAEModel.from_pretrained, allow_download, MODEL)
-    fallback = default_transform(int(model.config.image_size))
-    transform = processor_transform(
-        lambda: load_offline(WHAT, pretrained, _load_processor, allow_download, MODEL, "processor"), fallback, WHAT
-    )
-    return VideoMAEEncoder(model.eval(), transform, dtype)
+def videomae(pretrained: str = "MCG-NJU/videomae-base", allow_download: bool = False,
+             dtype: str = "auto") -> VideoMAEEncoder:
+    """Pretrained VideoMAE from a local folder or the Hugging Face cache (offline); its preprocessing is read from
+    the processor saved with it (ImageNet statistics if none)."""
+    model, transform = load_pretrained(pretrained, allow_download, VideoMAEModel.from_pretrained, _load_processor,
+                                       "videomae, VideoMAEModel", lambda config: default_transform(int(config.image_size)))
+    return VideoMAEEncoder(model, transform, dtype)

@@ -8,10 +8,8 @@ import numpy as np
 
 
 def frames_from_windows(starts: np.ndarray, ends: np.ndarray, preds: np.ndarray, num_frames: int) -> np.ndarray:
-    """Every frame gets the mean prediction of the windows covering it: (num_frames, C).
-
-    A window covers frames ``[start, end)``; frames no window covers get NaN.
-    """
+    """(num_frames, C): each frame gets the mean prediction of the windows covering it (a window covers frames
+    ``[start, end)``), NaN where none does."""
     preds = np.asarray(preds, np.float64).reshape(len(starts), -1)
     sums = np.zeros((num_frames, preds.shape[1]))
     counts = np.zeros(num_frames)
@@ -37,9 +35,8 @@ class Segment:
 
 def violent_segments(frame_probability: np.ndarray, frame_times: np.ndarray, frame_ends: np.ndarray,
                      threshold: float, min_duration: float) -> list[Segment]:
-    """Runs of consecutive frames with probability >= ``threshold``, as segments in frames and
-    seconds (``frame_times`` / ``frame_ends``: each frame's start and end time), keeping those
-    lasting at least ``min_duration`` seconds."""
+    """Runs of consecutive frames with probability >= ``threshold`` lasting at least ``min_duration`` seconds, as
+    segments in frames and seconds (``frame_times`` / ``frame_ends``: each frame's start and end time)."""
     above = np.nan_to_num(np.asarray(frame_probability, float), nan=-1.0) >= threshold
     segments, start = [], None
     for index, flag in enumerate([*above, False]):
