@@ -61,7 +61,8 @@ def read_va_file(path: Path) -> FrameTargets:
     return FrameTargets(values, valid)
 
 
-def _load_va(path: Path, tolerance: int, num_frames: int) -> FrameTargets:
+def fitted_va_targets(path: Path, tolerance: int, num_frames: int) -> FrameTargets:
+    """An annotation file's targets matched to the decoded frame count (``labels.fit_to_frames``)."""
     try:
         return fit_to_frames(read_va_file(path), num_frames, tolerance)
     except ValueError as error:
@@ -105,7 +106,7 @@ def read_layout(root: Path, annotations_dir: Optional[str], tolerance: int, on_b
                 continue
             used.add(stem)
             records.append(VideoRecord(
-                video_id=annotation.stem, path=video, load_targets=functools.partial(_load_va, annotation, tolerance),
+                video_id=annotation.stem, path=video, load_targets=functools.partial(fitted_va_targets, annotation, tolerance),
                 group=str(video), split=split,
             ))
     unannotated = sorted(set(videos) - used)

@@ -1,5 +1,10 @@
-"""DVD-style violence datasets: a folder of videos and a manifest CSV (``--data.manifest``,
-``manifest.csv`` in the data root by default) with a header row and one row per video::
+"""DVD violence datasets, in one of two layouts:
+
+* the release of the ABAW fine-grained violence detection track (``Training/``, ``Validation/``,
+  ``Test/``, each ``videos/`` and ``annotations/``: ``datamodules/dvd_release.py``), found by
+  its folders when the root holds no manifest;
+* any folder of videos with a manifest CSV (``--data.manifest``, ``manifest.csv`` in the data
+  root by default) with a header row and one row per video::
 
     video,fold,segments
     clips/fight_001.mp4,0,12-40;100-130
@@ -19,8 +24,8 @@
 * ``split`` (optional): ``train`` / ``val`` / ``test``; ``test`` videos are held out of the
   folds, and ``--data.split_mode official`` trains on ``train`` and validates on ``val``.
 
-The released DVD annotations could not be checked from here. To adapt another format, rewrite
-``row_labels`` below, the one place that turns a manifest row into frame labels.
+To adapt another manifest format, rewrite ``row_labels`` below, the one place that turns a
+manifest row into frame labels.
 """
 
 from __future__ import annotations
@@ -28,12 +33,14 @@ from __future__ import annotations
 import csv
 import functools
 import io
+from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 from lightning.pytorch.utilities import rank_zero_warn
 
+from datamodules.dvd_release import is_release_layout, release_records
 from datamodules.labels import (
     FrameTargets,
     constant_targets,
@@ -49,6 +56,7 @@ from lightning_app.errors import ConfigError, DataError
 from lightning_app.files import atomic_write_text
 
 MANIFEST_NAME = "manifest.csv"
+FoldSplits = Literal["training", "training+validation"]
 LABEL_COLUMNS = ("segments", "frame_labels", "label")
 
 
@@ -114,7 +122,8 @@ def read_manifest(path: Path, root: Path, tolerance: int = 0, allow_outside: boo
         videos = [p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS] if root.is_dir() else []
         found = f"{len(videos)} video file(s) under {root} but " if videos else f"no videos under {root} and "
         raise DataError(f"{found}no manifest: {path} not found (expected a CSV with a video column and one of "
-                        f"{', '.join(LABEL_COLUMNS)}; see datamodules/dvd.py)")
+                        f"{', '.join(LABEL_COLUMNS)}), and {root} is not the DVD release layout (Training/videos, "
+                        "Training/annotations, Validation/...); see datamodules/dvd.py")
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
@@ -160,10 +169,13 @@ def write_manifest(path: str | Path, rows: list[dict]) -> None:
 
 
 class DVDDataModule(WindowDataModule):
-    """Violence detection windows from a manifest (see the module docstring).
+    """Violence detection windows from the DVD release layout or a manifest (see the module docstring).
 
     Args:
-        manifest: manifest CSV, relative to ``root``.
+        manifest: manifest CSV, relative to ``root`` (without one, ``root`` must be the DVD release).
+        fold_splits: with the release and ``split_mode: folds``, what the folds divide:
+            ``training`` (the official Validation videos are then the test split) or
+            ``training+validation`` (both, no test split).
         violent_fraction: a window is violent when at least this fraction of its frames are.
         max_frame_mismatch: per-frame label files may differ from the video's frame count by
             this many frames (extra rows dropped, missing frames unlabelled), and segments may end
@@ -173,9 +185,13 @@ class DVDDataModule(WindowDataModule):
 
     task = "violence"
 
-    def __init__(self, root: str, manifest: str = MANIFEST_NAME, violent_fraction: float = 0.5,
-                 max_frame_mismatch: int = 0, allow_outside_root: bool = False, **kwargs):
+    def __init__(self, root: str, manifest: str = MANIFEST_NAME, fold_splits: FoldSplits = "training",
+                 violent_fraction: float = 0.5, max_frame_mismatch: int = 0, allow_outside_root: bool = False,
+                 **kwargs):
         super().__init__(root=root, **kwargs)
+        if fold_splits not in ("training", "training+validation"):
+            raise ConfigError(f"--data.fold_splits must be training or training+validation, got {fold_splits!r}")
+        self.fold_splits = fold_splits
         self.allow_outside_root = allow_outside_root
         self.manifest = manifest
         if not 0.0 < violent_fraction <= 1.0:
@@ -185,8 +201,14 @@ class DVDDataModule(WindowDataModule):
 
     def load_records(self) -> list[VideoRecord]:
         missing: Optional[list[str]] = [] if self.on_bad_video == "skip" else None
-        records = read_manifest(self.root / self.manifest, self.root, self.max_frame_mismatch, self.allow_outside_root,
-                                skipped=missing)
+        if not (self.root / self.manifest).is_file() and is_release_layout(self.root):
+            records = release_records(self.root, self.max_frame_mismatch, skipped=missing)
+            if self.split_mode == "folds":  # the folds divide Training, or Training and Validation
+                held_out = "test" if self.fold_splits == "training" else ""
+                records = [replace(r, split=held_out if r.split == "val" else "") for r in records]
+        else:
+            records = read_manifest(self.root / self.manifest, self.root, self.max_frame_mismatch,
+                                    self.allow_outside_root, skipped=missing)
         for message in missing or []:  # counted in folds.json with the unreadable videos
             self.skipped["videos"].append(message)
             rank_zero_warn(f"skipping {message}")

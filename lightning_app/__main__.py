@@ -25,6 +25,7 @@ commands:
   ablate     the full model and its ablations, one table (--cv: each as a cv)
   extract    run the frozen encoders once and write the feature cache (--data.cache_dir)
   infer      predictions for video files or streams: --ckpt_path FILE --video ... --out DIR
+  submit     the challenge's files for a dataset split: --ckpt_path FILE --data.root DIR --split Test --out DIR
 
 `python -m lightning_app COMMAND --help` lists a command's options; `fit --print_config`
 prints the fully resolved config. Configs: configs/ (dvd.yaml, affwild2.yaml, demo.yaml,
@@ -32,7 +33,8 @@ presets/). README.md has the details."""
 
 
 # the commands that are not Trainer methods: their module and entry point (argv -> exit status)
-COMMANDS = {"cv": "cv_main", "ablate": "ablate_main", "extract": "extract_main", "infer": "infer_main"}
+COMMANDS = {"cv": "cv_main", "ablate": "ablate_main", "extract": "extract_main", "infer": "infer_main",
+            "submit": "submit_main"}
 
 
 def main() -> None:
@@ -48,7 +50,7 @@ def main() -> None:
             cli_main()
             return
         module = importlib.import_module(f"lightning_app.{command}")
-        if command != "infer" and any(a in ("-h", "--help") for a in args):  # infer's parser has its own
+        if command not in ("infer", "submit") and any(a in ("-h", "--help") for a in args):  # those parse their own
             print(module.__doc__)
             sys.exit(0)
         sys.exit(getattr(module, COMMANDS[command])(args))

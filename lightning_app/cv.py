@@ -32,6 +32,7 @@ from lightning_app.cli import parse_config
 from lightning_app.errors import ConfigError, UserError
 from lightning_app.resumable_runs import RunFolder, fit_in_folder, fit_result, is_rank_zero, take_new_flag
 from lightning_app.terminal import print_table, write_table
+from models.tasks import TASK_CLASSES
 
 CV_DIR = "cv"
 
@@ -172,7 +173,7 @@ def run_cv(args: Sequence[str]) -> dict[str, Any]:
         except Exception as error:  # a crash in one fold must not lose the others
             traceback.print_exc()
             results[fold] = {"status": "failed", "error": f"{type(error).__name__}: {error}"}
-    table = cv_table(dataset, results, folds, directory)
+    table = cv_table(dataset, TASK_CLASSES[config["model"].get("task") or "violence"], results, folds, directory)
     if not is_rank_zero():  # every rank ran the folds; rank 0 reports them
         return table
     write_cv_table(directory, table)
@@ -182,10 +183,11 @@ def run_cv(args: Sequence[str]) -> dict[str, Any]:
     return table
 
 
-def cv_table(dataset: str, results: dict[int, dict[str, Any]], folds: list[int], directory: Path) -> dict[str, Any]:
-    monitor = next((r["summary"].get("monitor") for r in results.values() if r["status"] == "ok"), None) or "val/f1"
-    frame_metric = monitor.replace("val/", "val/frame_", 1)
-    table = build_table(dataset, results, [monitor, frame_metric])
+def cv_table(dataset: str, task: type, results: dict[int, dict[str, Any]], folds: list[int],
+             directory: Path) -> dict[str, Any]:
+    monitor = next((r["summary"].get("monitor") for r in results.values() if r["status"] == "ok"), None)
+    metrics = [monitor or task.table_metrics[0]] + [m for m in task.table_metrics if m != monitor]
+    table = build_table(dataset, results, metrics)
     table["folds_run"] = folds
     table["fold_dirs"] = {k: str(directory / f"fold_{k}") for k in folds}
     table["kept"] = [k for k, r in results.items() if r.get("run") == "kept"]

@@ -36,15 +36,18 @@ import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
+from callbacks.run_summary import SUMMARY_NAME
 from datamodules.video_io import VIDEO_EXTENSIONS
 from datamodules.windows import WindowSpec
 from lightning_app.checkpoint_file import load_checkpoint_file
 from lightning_app.errors import ConfigError, UserError
+from lightning_app.files import read_json
 from lightning_app.inference import VideoPredictor, write_outputs
+from lightning_app.resume import run_folder
 from models.lit_module import VideoFusionModule
 from models.tasks import Task
 
@@ -62,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --stream: the file is still being written; read on as it grows and stop after "
                              "SECONDS without growth (Matroska, MPEG-TS or fragmented MP4)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--threshold", type=float, default=None, help="violence threshold (default: the model's)")
+    parser.add_argument("--threshold", default=None,
+                        help="violence threshold: a number, or best (the validation threshold that maximised frame "
+                             "macro F1 for this checkpoint, from its run's summary.json); default: the model's")
     parser.add_argument("--min_segment", type=float, default=1.0, help="shortest violent segment reported, in seconds")
     parser.add_argument("--windows_per_batch", type=int, default=8)
     return parser
@@ -81,12 +86,37 @@ def window_spec(checkpoint: dict[str, Any], configs: Sequence[str]) -> WindowSpe
     return WindowSpec.from_settings(data)
 
 
-def load_predictor(ckpt_path: str, configs: Sequence[str], device: str, windows_per_batch: int) -> VideoPredictor:
+def load_model(ckpt_path: str, configs: Sequence[str] = ()) -> tuple[VideoFusionModule, WindowSpec, dict[str, Any]]:
+    """A checkpoint's model, the window spec it was trained with and its datamodule settings."""
     path = Path(ckpt_path)
     checkpoint = load_checkpoint_file(path)
     spec = window_spec(checkpoint, configs)
     model = VideoFusionModule.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    return model, spec, dict(checkpoint.get("datamodule_hyper_parameters") or {})
+
+
+def load_predictor(ckpt_path: str, configs: Sequence[str], device: str, windows_per_batch: int) -> VideoPredictor:
+    model, spec, _ = load_model(ckpt_path, configs)
     return VideoPredictor(model, spec, device, windows_per_batch)
+
+
+def resolve_threshold(value: Optional[str], ckpt_path: Path, default: float) -> float:
+    """``--threshold``: a number, ``best`` (``val/frame_best_threshold`` of the validation of this
+    checkpoint that closed its fit, in the run folder's summary.json), or None (the model's)."""
+    if value is None:
+        return float(default)
+    if value != "best":
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"--threshold must be a number or best, got {value!r}") from None
+    folder = run_folder(ckpt_path.resolve())
+    summary = read_json(folder / SUMMARY_NAME) if folder is not None else None
+    best = (summary or {}).get("val/frame_best_threshold")
+    if best is None or Path(str(summary.get("ckpt_path"))).resolve() != ckpt_path.resolve():
+        raise ConfigError(f"--threshold best: no validation of {ckpt_path} with a best threshold in its run folder's "
+                          f"{SUMMARY_NAME} (it is written for the best checkpoint of a fit); pass a number instead")
+    return float(best)
 
 
 def expand_sources(items: Sequence[str], stream: bool) -> tuple[list[str], list[dict[str, str]]]:
@@ -133,7 +163,7 @@ def run_infer(args: argparse.Namespace) -> dict[str, Any]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     predictor = load_predictor(args.ckpt_path, args.config, args.device, args.windows_per_batch)
-    threshold = args.threshold if args.threshold is not None else predictor.model.hparams.get("threshold", 0.5)
+    threshold = resolve_threshold(args.threshold, Path(args.ckpt_path), predictor.model.hparams.get("threshold", 0.5))
     sources, errors = expand_sources(args.video, args.stream)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

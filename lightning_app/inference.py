@@ -8,6 +8,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Optional
 
 import numpy as np
@@ -17,7 +18,7 @@ from datamodules.prefetch import prefetch
 from datamodules.video_io import declared_frame_count, frame_times, truncation_warning
 from datamodules.window_source import LiveWindowSource, VideoWindowSource
 from datamodules.windows import WindowSpec
-from models.lit_module import VideoFusionModule
+from models.lit_module import ENCODER_KEYS, VideoFusionModule
 from models.tasks import Task
 from models.timeline import frames_from_windows
 
@@ -47,10 +48,17 @@ class VideoResult:
 
 
 class VideoPredictor:
-    """A trained ``VideoFusionModule`` in eval mode on one device, predicting window batches."""
+    """Trained ``VideoFusionModule``s in eval mode on one device, predicting window batches with
+    one window spec. Several models are an ensemble: their predictions are averaged, and models
+    with the same encoders share them, so each window is decoded and encoded once."""
 
-    def __init__(self, model: VideoFusionModule, spec: WindowSpec, device: str = "cpu", windows_per_batch: int = 8):
-        self.model = model.eval().to(device)
+    def __init__(self, model: VideoFusionModule | Sequence[VideoFusionModule], spec: WindowSpec, device: str = "cpu",
+                 windows_per_batch: int = 8):
+        self.models = [m.eval().to(device) for m in ([model] if isinstance(model, VideoFusionModule) else model)]
+        self.model = self.models[0]
+        for other in self.models[1:]:
+            if all(other.hparams[key] == self.model.hparams[key] for key in ENCODER_KEYS):
+                other.extractor = self.model.extractor
         self.spec, self.device, self.windows_per_batch = spec, torch.device(device), windows_per_batch
 
     @property
@@ -63,7 +71,13 @@ class VideoPredictor:
         captions-file captioner looks the captions up by ``path`` and the chunk's ``text_frames``."""
         batch = {"frames": chunk["frames"].to(self.device), "stream_rows": chunk["stream_rows"],
                  "video_path": [str(path)] * len(chunk["starts"]), "text_frames": chunk["text_frames"]}
-        return self.model.task.predict(self.model(batch).float()).cpu().numpy()
+        features: dict[int, dict[str, torch.Tensor]] = {}  # per extractor: each window encoded once
+        preds = []
+        for model in self.models:
+            if id(model.extractor) not in features:
+                features[id(model.extractor)] = model.features(batch)
+            preds.append(model.task.predict(model.model(features[id(model.extractor)]).float()))
+        return torch.stack(preds).mean(0).cpu().numpy()
 
     def predict_file(self, path: Path, name: str) -> VideoResult:
         """Batch mode: the file decoded front to back once, a chunk of windows at a time, in a

@@ -15,8 +15,9 @@ import torch.nn.functional as F
 from torchmetrics.functional.classification import binary_accuracy, binary_auroc, binary_f1_score
 from torchmetrics.functional.regression import concordance_corrcoef, mean_squared_error
 
-from models.ccc import ccc_loss
+from models.ccc import ccc_loss, concordance_cc
 from models.losses import binary_focal_loss
+from models.macro_f1 import best_macro_f1, binary_macro_f1
 from models.timeline import Segment, violent_segments
 
 TaskName = Literal["violence", "valence_arousal"]
@@ -28,9 +29,11 @@ class ViolenceTask:
 
     name = "violence"
     num_outputs = 1
-    monitor, mode = "val/f1", "max"
+    monitor, mode = "val/frame_macro_f1", "max"  # the DVD track's score
     prediction_names = ("probability",)
     target_names = ("label",)
+    # what a cv table shows beside the monitored metric: window F1, and the DVD track's score
+    table_metrics = ("val/f1", "val/frame_macro_f1")
     plot_kind = "classification"
 
     def __init__(self, focal_alpha: float | None = 0.25, focal_gamma: float = 2.0, threshold: float = 0.5):
@@ -51,9 +54,16 @@ class ViolenceTask:
                 f"{prefix}auroc": binary_auroc(p, t)}
 
     def frame_scores(self, preds: torch.Tensor, targets: torch.Tensor, prefix: str) -> dict[str, torch.Tensor]:
+        """Over every annotated frame pooled: the violent class's F1 and the DVD track's score, the
+        macro F1 of both classes, at the model's threshold and at the threshold that maximises it
+        on these frames (``frame_best_threshold``; ``infer --threshold best`` reads it back)."""
         if len(preds) == 0:
             return {}
-        return {f"{prefix}frame_f1": binary_f1_score(preds[:, 0], targets[:, 0].int(), threshold=self.threshold)}
+        p, t = preds[:, 0], targets[:, 0]
+        best, threshold = best_macro_f1(p, t)
+        return {f"{prefix}frame_f1": binary_f1_score(p, t.int(), threshold=self.threshold),
+                f"{prefix}frame_macro_f1": binary_macro_f1(p, t, self.threshold),
+                f"{prefix}frame_macro_f1_best": best, f"{prefix}frame_best_threshold": torch.tensor(threshold)}
 
     def video_summary(self, window_preds: np.ndarray, frame_preds: np.ndarray, start_times: np.ndarray,
                       end_times: np.ndarray, threshold: float,
@@ -75,9 +85,11 @@ class ValenceArousalTask:
 
     name = "valence_arousal"
     num_outputs = 2
-    monitor, mode = "val/ccc", "max"
+    monitor, mode = "val/frame_ccc", "max"  # the Aff-Wild2 challenge's score
     prediction_names = ("valence", "arousal")
     target_names = ("target_valence", "target_arousal")
+    # what a cv table shows beside the monitored metric: window CCC, and the challenge's frame CCC
+    table_metrics = ("val/ccc", "val/frame_ccc")
     plot_kind = "regression"
 
     def __init__(self, loss: RegressionLoss = "mse"):
@@ -105,9 +117,12 @@ class ValenceArousalTask:
                 f"{prefix}mse": mean_squared_error(preds, targets)}
 
     def frame_scores(self, preds: torch.Tensor, targets: torch.Tensor, prefix: str) -> dict[str, torch.Tensor]:
+        """The Aff-Wild2 challenge's score: Lin's CCC of valence and of arousal, each over every
+        annotated frame pooled (frames marked -5 are not among them), with population moments
+        (``models/ccc.py``), and their mean, ``frame_ccc``."""
         if len(preds) < 2:
             return {}
-        ccc = concordance_corrcoef(preds, targets)
+        ccc = concordance_cc(preds.double(), targets.double()).float()
         return {f"{prefix}frame_ccc_valence": ccc[0], f"{prefix}frame_ccc_arousal": ccc[1],
                 f"{prefix}frame_ccc": ccc.mean()}
 
@@ -124,6 +139,7 @@ class ValenceArousalTask:
 
 
 Task = Union[ViolenceTask, ValenceArousalTask]
+TASK_CLASSES = {"violence": ViolenceTask, "valence_arousal": ValenceArousalTask}
 
 
 def make_task(name: TaskName, focal_alpha: float | None, focal_gamma: float, threshold: float,

@@ -48,7 +48,7 @@ def test_ablate_writes_one_table(clips_root, tmp_path):
     directory = tmp_path / "ablations" / "version_0"
     saved = json.loads((directory / "ablation.json").read_text())
     assert list(saved["results"]) == ["full", "video_only", "concat_fusion"]
-    assert all(r["status"] == "ok" and r["metric"] == "val/f1" for r in saved["results"].values())
+    assert all(r["status"] == "ok" and r["metric"] == "val/frame_macro_f1" for r in saved["results"].values())
     assert (directory / "ablation.png").read_bytes()[:4] == b"\x89PNG"
     assert (directory / "ablation.md").read_text().count("\n") == 5
     assert report["directory"] == str(directory)

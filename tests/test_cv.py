@@ -6,6 +6,7 @@ import os
 import signal
 
 import lightning.pytorch as pl
+import numpy as np
 import pytest
 
 from lightning_app.cv import build_table, cv_main, split_folds_flag
@@ -49,14 +50,32 @@ def test_cv_on_affwild2_two_folds(tmp_path, capsys):
     for fold in ("0", "1"):
         fold_summary = json.loads(next((directory / f"fold_{fold}").rglob("summary.json")).read_text())
         assert summary["metrics"]["val/ccc"]["folds"][fold] == pytest.approx(fold_summary["val/ccc"])
+        assert summary["metrics"]["val/frame_ccc"]["folds"][fold] == pytest.approx(fold_summary["val/frame_ccc"])
+        assert fold_summary["monitor"] == "val/frame_ccc"  # the challenge's score selects checkpoints
         assert summary["best_epoch"][fold] == fold_summary["best_epoch"]
         folds_file = json.loads(next((directory / f"fold_{fold}").rglob("folds.json")).read_text())
         assert folds_file["fold"] == int(fold)
     with (directory / "cv_table.csv").open() as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == ["dataset", "metric", "fold 0", "fold 1", "mean", "std"]
-    assert [r[1] for r in rows[1:]] == ["val/ccc", "val/frame_ccc", "best epoch"]
+    assert [r[1] for r in rows[1:]] == ["val/frame_ccc", "val/ccc", "best epoch"]  # the monitored score first
     assert "cross-validation" in capsys.readouterr().out
+    # the Aff-Wild2 submission of the folds' ensemble: a file per track (both faces of video000), a line per frame
+    from lightning_app.submit import submit_main
+
+    names = tmp_path / "names.txt"
+    names.write_text("video000_left\nvideo000_right\nvideo003\n")
+    sub = tmp_path / "sub"
+    assert submit_main(["--ckpt_path", str(directory), "--data.root", str(root), "--split", "Training", "--names",
+                        str(names), "--out", str(sub), "--device", "cpu"]) == 0
+    report = json.loads((sub / "summary.json").read_text())
+    assert len(report["checkpoints"]) == 2 and report["written"] == 3 and -1.0 <= report["score"] <= 1.0
+    annotations = root / "VA_Estimation_Challenge" / "Train_Set"
+    for name in ("video000_left", "video000_right", "video003"):
+        lines = (sub / f"{name}.txt").read_text().splitlines()
+        assert lines[0] == "valence,arousal" and len(lines) == len((annotations / f"{name}.txt").read_text().splitlines())
+        values = np.array([[float(x) for x in line.split(",")] for line in lines[1:]])
+        assert np.isfinite(values).all() and (np.abs(values) <= 1).all()
 
 
 def test_a_failing_fold_is_reported_and_the_others_run(clips_root, tmp_path):

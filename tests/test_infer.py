@@ -161,3 +161,44 @@ def test_sources_and_names():
     sources, errors = expand_sources(["/definitely/not/here.mp4", "rtsp://camera/stream"], stream=True)
     assert sources == ["rtsp://camera/stream"] and errors[0]["reason"] == "no such file or folder"
     assert output_names(["a/clip.mp4", "b/clip.mp4", "c/other.mkv"]) == ["clip", "clip_2", "other"]
+
+
+def test_threshold_is_a_number_the_models_or_the_best_of_the_checkpoints_validation(tmp_path):
+    import json
+
+    from lightning_app.errors import ConfigError
+    from lightning_app.infer import resolve_threshold
+
+    folder = tmp_path / "lightning_logs" / "version_0"
+    (folder / "checkpoints").mkdir(parents=True)
+    best, last = folder / "checkpoints" / "epoch03.ckpt", folder / "checkpoints" / "last.ckpt"
+    (folder / "summary.json").write_text(json.dumps({"ckpt_path": str(best), "val/frame_best_threshold": 0.37}))
+    assert resolve_threshold(None, best, 0.5) == 0.5 and resolve_threshold("0.2", best, 0.5) == 0.2
+    assert resolve_threshold("best", best, 0.5) == 0.37
+    with pytest.raises(ConfigError, match="--threshold best: no validation of .*last.ckpt with a best threshold"):
+        resolve_threshold("best", last, 0.5)  # the summary is of the best checkpoint, not of this one
+    with pytest.raises(ConfigError, match="--threshold must be a number or best, got 'high'"):
+        resolve_threshold("high", best, 0.5)
+
+
+def test_an_ensemble_shares_its_encoders_and_averages_its_members(clips_root):
+    import torch
+
+    from datamodules.window_source import VideoWindowSource
+    from datamodules.windows import WindowSpec
+    from lightning_app.inference import VideoPredictor
+    from models.lit_module import VideoFusionModule
+
+    tiny = dict(video_encoder={"name": "videoprism-tiny"}, clip_encoder={"name": "clip-tiny"},
+                captioner={"name": "blip-tiny"}, hidden_dim=16)
+    torch.manual_seed(0)
+    members = [VideoFusionModule(**tiny), VideoFusionModule(**tiny)]
+    spec = WindowSpec(64, 32, {"video": 16, "image": 16, "text": 4}, 32)
+    alone = [VideoPredictor(member, spec) for member in members]
+    path = sorted((clips_root / "clips").glob("*.mp4"))[0]
+    chunk = next(iter(VideoWindowSource(path, spec)))
+    singles = [predictor.predict_chunk(chunk, path) for predictor in alone]
+    ensemble = VideoPredictor(members, spec)
+    assert members[1].extractor is members[0].extractor  # one copy of the frozen encoders
+    assert np.allclose(ensemble.predict_chunk(chunk, path), np.mean(singles, axis=0), atol=1e-6)
+    assert not np.allclose(singles[0], singles[1])  # two different members
