@@ -15,6 +15,7 @@ from its ``last.ckpt``; a changed config is refused, and ``--new`` starts a new 
 from __future__ import annotations
 
 import json
+import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from lightning_app.files import atomic_write_text, read_json
 from lightning_app.plots import pyplot, save_figure
 from lightning_app.resumable_runs import RunFolder, fit_in_folder, is_rank_zero, take_new_flag
 from lightning_app.terminal import print_table, write_table
+from models.tasks import TASK_CLASSES
 
 ABLATIONS_DIR = CONFIGS_DIR / "ablations"
 BASELINE = "full"
@@ -55,8 +57,9 @@ def split_flags(args: Sequence[str]) -> tuple[list[str], bool, list[str]]:
 VARIANT_RESULT = "variant_result.json"
 
 
-def _run_variant(rest: list[str], variant: str, directory: Path, cv: bool) -> dict[str, Any]:
-    """One variant's result; a variant that finished before (in a continued folder) is kept."""
+def _run_variant(rest: list[str], variant: str, directory: Path, cv: bool, metric: str) -> dict[str, Any]:
+    """One variant's result (``metric``, the task's headline score); a variant that finished before
+    (in a continued folder) is kept."""
     kept = read_json(directory / variant / VARIANT_RESULT)
     if kept is not None:
         return kept
@@ -65,14 +68,12 @@ def _run_variant(rest: list[str], variant: str, directory: Path, cv: bool) -> di
         from lightning_app.cv import run_cv
 
         table = run_cv([*rest, *extra, "--trainer.default_root_dir", str(directory / variant)])
-        monitor = next(iter(table["metrics"]))
-        row = table["metrics"][monitor]
-        result = {"metric": monitor, "value": row["mean"], "std": row["std"], "folds": row["folds"],
+        row = table["metrics"][metric]
+        result = {"metric": metric, "value": row["mean"], "std": row["std"], "folds": row["folds"],
                   "failed_folds": table["failed"]}
     else:
         summary, _ = fit_in_folder([*rest, *extra], directory / variant)
-        result = {"metric": summary.get("monitor"), "value": summary.get(summary.get("monitor")), "std": None,
-                  "best_epoch": summary.get("best_epoch")}
+        result = {"metric": metric, "value": summary.get(metric), "std": None, "best_epoch": summary.get("best_epoch")}
     if is_rank_zero() and not result.get("failed_folds"):
         atomic_write_text(directory / variant / VARIANT_RESULT, json.dumps(result, indent=2, default=str) + "\n")
     return result
@@ -89,6 +90,15 @@ def plot_bars(path: Path, results: dict[str, dict[str, Any]]) -> None:
     save_figure(figure, path)
 
 
+def unchanged_variants(fit_args: Sequence[str], variants: Sequence[str], config: dict[str, Any]) -> list[str]:
+    """The variants whose config resolves to the full model's ``config`` (e.g. ``no_augmentation``
+    where augmentation is off already)."""
+    from lightning_app.cli import parse_config
+
+    return [variant for variant in variants
+            if parse_config(["fit", *fit_args, "--config", str(ABLATIONS_DIR / f"{variant}.yaml")]) == config]
+
+
 def run_ablate(args: Sequence[str]) -> dict[str, Any]:
     from lightning_app.cli import parse_config
     from lightning_app.cv import split_folds_flag
@@ -99,16 +109,21 @@ def run_ablate(args: Sequence[str]) -> dict[str, Any]:
     if folds is not None and not cv:
         raise ConfigError("--folds only applies with --cv")
     config = parse_config(["fit", *fit_args])
+    metric = TASK_CLASSES[config["model"].get("task") or "violence"].table_metrics[0]
     everything = [BASELINE, *variants]
     folder = RunFolder.open(Path(config["trainer"].get("default_root_dir") or ".") / "ablations",
                             {"fit": config, "variants": everything, "cv": cv, "folds": folds}, new,
                             is_finished=lambda d: all((d / v / VARIANT_RESULT).is_file() for v in everything))
     directory = folder.directory
+    if is_rank_zero():
+        for variant in unchanged_variants(fit_args, variants, config):
+            print(f"warning: ablation {variant} changes nothing in this config (configs/ablations/{variant}.yaml "
+                  "sets what the full model already has): its row repeats the full model's", file=sys.stderr)
     passthrough = [*fit_args, *(["--folds", ",".join(map(str, folds))] if folds else [])]
     results: dict[str, dict[str, Any]] = {}
     for variant in everything:
         try:
-            results[variant] = {"status": "ok", **_run_variant(passthrough, variant, directory, cv)}
+            results[variant] = {"status": "ok", **_run_variant(passthrough, variant, directory, cv, metric)}
         except (KeyboardInterrupt, SystemExit):
             raise
         except UserError as error:

@@ -185,8 +185,9 @@ def run_cv(args: Sequence[str]) -> dict[str, Any]:
 
 def cv_table(dataset: str, task: type, results: dict[int, dict[str, Any]], folds: list[int],
              directory: Path) -> dict[str, Any]:
+    # the task's scores, headline first, then the metric that chose the checkpoints if it is another
     monitor = next((r["summary"].get("monitor") for r in results.values() if r["status"] == "ok"), None)
-    metrics = [monitor or task.table_metrics[0]] + [m for m in task.table_metrics if m != monitor]
+    metrics = list(task.table_metrics) + ([monitor] if monitor and monitor not in task.table_metrics else [])
     table = build_table(dataset, results, metrics)
     table["folds_run"] = folds
     table["fold_dirs"] = {k: str(directory / f"fold_{k}") for k in folds}

@@ -11,7 +11,8 @@ class FeatureAugmentation(nn.Module):
     """Applied to ``{stream: (B, T, d)}`` features in training mode; the identity in eval mode.
 
     Args:
-        noise_std: Gaussian noise, as a fraction of each window's feature standard deviation.
+        noise_std: Gaussian noise, as a fraction of each feature dimension's standard deviation over the
+            batch's windows and time steps (one dimension's scale says nothing of another's).
         feature_dropout: probability of zeroing each feature value (inverted dropout).
         temporal_mask: probability of zeroing each time step of a stream.
         modality_dropout: probability of zeroing a whole stream of a window (a window keeps at least one).
@@ -37,7 +38,7 @@ class FeatureAugmentation(nn.Module):
         out = {}
         for name, x in features.items():
             if self.noise_std:
-                x = x + torch.randn_like(x) * x.std(dim=(1, 2), keepdim=True) * self.noise_std
+                x = x + torch.randn_like(x) * x.std(dim=(0, 1), keepdim=True) * self.noise_std
             if self.feature_dropout:
                 x = F.dropout(x, self.feature_dropout, training=True)
             if self.temporal_mask:

@@ -5,8 +5,11 @@
   video and text, z_iv = Attention(Q = image, K = V = video), z_it = Attention(Q = image, K = V = text),
   h = [z_iv ; z_it]. Mode ``sequence`` (default) attends over the GRU output sequences and mean-pools over the query
   steps; ``final_state`` (the paper's literal form) uses one vector per stream, where attention over a single key is
-  degenerate (its softmax weight is 1), so z is the projected key's value. ``bidirectional`` adds the reverse
-  direction (video -> image, text -> image), giving 4 d_h.
+  degenerate (its softmax weight is 1), so z is the projected key's value. In the paper's form no image content
+  reaches h: in ``final_state`` mode the image input does not change the output at all (its GRU gets no gradient),
+  in ``sequence`` mode it only steers the attention weights. ``residual`` adds the query back, z = q + Attention(q,
+  K = V), the standard transformer form, so the image stream's content is in h too. ``bidirectional`` adds the
+  reverse direction (video -> image, text -> image), giving 4 d_h.
 * ``concat`` (``ConcatFusion``): the streams' final states, concatenated (naive fusion).
 * ``mean_pool`` (``MeanPoolFusion``): the streams' outputs averaged over time, concatenated (no attention).
 """
@@ -54,8 +57,9 @@ class CrossAttentionFusion(nn.Module):
     """GRU outputs of the three streams -> fused vector h of ``out_dim`` = 2 d_h (4 d_h if bidirectional)."""
 
     def __init__(self, hidden_dim: int, num_heads: int = 1, mode: FusionMode = "sequence",
-                 bidirectional: bool = False, dropout: float = 0.0):
+                 bidirectional: bool = False, dropout: float = 0.0, residual: bool = False):
         super().__init__()
+        self.residual = residual
         if mode not in ("sequence", "final_state"):
             raise ValueError(f"unknown fusion mode {mode!r}; choose sequence or final_state")
         self.mode = mode
@@ -73,11 +77,13 @@ class CrossAttentionFusion(nn.Module):
             seq = {name: outputs for name, (outputs, _) in streams.items()}
         else:
             seq = {name: final.unsqueeze(1) for name, (_, final) in streams.items()}
-        parts = [self.image_video(seq["image"], seq["video"]).mean(dim=1),
-                 self.image_text(seq["image"], seq["text"]).mean(dim=1)]
+        pairs = [(self.image_video, "image", "video"), (self.image_text, "image", "text")]
         if self.bidirectional:
-            parts.append(self.video_image(seq["video"], seq["image"]).mean(dim=1))
-            parts.append(self.text_image(seq["text"], seq["image"]).mean(dim=1))
+            pairs += [(self.video_image, "video", "image"), (self.text_image, "text", "image")]
+        parts = []
+        for attention, query, context in pairs:
+            attended = attention(seq[query], seq[context])
+            parts.append((seq[query] + attended if self.residual else attended).mean(dim=1))
         return torch.cat(parts, dim=-1)
 
 
@@ -111,10 +117,10 @@ class MeanPoolFusion(PerStreamFusion):
 
 
 def build_fusion(kind: FusionKind, hidden_dim: int, streams: Sequence[str], num_heads: int = 1,
-                 mode: FusionMode = "sequence", bidirectional: bool = False) -> nn.Module:
+                 mode: FusionMode = "sequence", bidirectional: bool = False, residual: bool = False) -> nn.Module:
     """The fusion block named by ``model.fusion``, for these streams."""
     if kind == "cross_attention":
-        return CrossAttentionFusion(hidden_dim, num_heads, mode, bidirectional)
+        return CrossAttentionFusion(hidden_dim, num_heads, mode, bidirectional, residual=residual)
     if kind == "concat":
         return ConcatFusion(hidden_dim, streams)
     if kind == "mean_pool":

@@ -29,6 +29,7 @@ class StreamFusionModel(nn.Module):
         fusion_mode: FusionMode = "sequence",
         num_heads: int = 1,
         dropout: float = 0.1,
+        fusion_residual: bool = False,
     ):
         """``dims``: each stream's feature size; then the GRUs' settings, the fusion block's
         (kind, mode, heads) and the head's dropout."""
@@ -44,7 +45,8 @@ class StreamFusionModel(nn.Module):
             raise ConfigError(f"model.fusion: unknown {fusion!r}; choose cross_attention, concat or mean_pool")
         self.streams = nn.ModuleDict({name: StreamGRU(dims[name], hidden_dim, input_norm)
                                       for name in self.stream_names})
-        self.fusion = build_fusion(fusion, hidden_dim, self.stream_names, num_heads, fusion_mode, bidirectional)
+        self.fusion = build_fusion(fusion, hidden_dim, self.stream_names, num_heads, fusion_mode, bidirectional,
+                                   residual=fusion_residual)
         self.out_dim = self.fusion.out_dim
         self.head = MLPHead(self.out_dim, hidden_dim, num_outputs, dropout)
 

@@ -50,7 +50,9 @@ class VideoFusionModule(pl.LightningModule):
         input_norm: normalisation of encoder features before each GRU (``layer``,
             ``center`` = per-window centring and standardisation, ``none``).
         dropout: dropout in the MLP head.
-        focal_alpha: focal loss weight of the violent class (None: no class weighting).
+        focal_alpha: focal loss weight of the violent class, 1 - alpha the calm one's; 0.5 weighs both
+            alike (0.25, the detection default, pulls a balanced set's outputs below a 0.5 threshold);
+            None: no class weighting.
         focal_gamma: focal loss focusing exponent (0: weighted cross-entropy).
         regression_loss: ``mse``, ``ccc`` (1 - mean CCC) or ``mse+ccc``.
         lr: AdamW learning rate.
@@ -58,6 +60,8 @@ class VideoFusionModule(pl.LightningModule):
         threshold: probability above which a window is called violent.
         fusion: ``cross_attention`` (the paper), ``concat`` (final GRU states concatenated) or
             ``mean_pool`` (time-averaged GRU outputs concatenated, no attention).
+        fusion_residual: cross-attention adds its query back (z = q + Attention(q, K = V)), so the image
+            stream's content reaches the fused vector; off, the paper's form, where it does not.
         streams: the streams the model reads, e.g. ``[video]`` for a video-only ablation.
         noise_std: training noise on features, a fraction of each window's feature std
             (``models/augmentation.py``); 0 is off.
@@ -90,13 +94,14 @@ class VideoFusionModule(pl.LightningModule):
         bidirectional: bool = False,
         input_norm: InputNorm = "layer",
         dropout: float = 0.1,
-        focal_alpha: Optional[float] = 0.25,
+        focal_alpha: Optional[float] = 0.5,
         focal_gamma: float = 2.0,
         regression_loss: RegressionLoss = "mse",
         lr: float = 3e-4,
         weight_decay: float = 0.01,
         threshold: float = 0.5,
         fusion: FusionKind = "cross_attention",
+        fusion_residual: bool = False,
         streams: Optional[list[str]] = None,
         noise_std: float = 0.0,
         feature_dropout: float = 0.0,
@@ -117,7 +122,8 @@ class VideoFusionModule(pl.LightningModule):
         dims = dict(feature_dims) if feature_dims else self.extractor.dims
         self.model = StreamFusionModel(
             dims, self.task.num_outputs, streams or STREAMS, hidden_dim=hidden_dim, input_norm=input_norm,
-            bidirectional=bidirectional, fusion=fusion, fusion_mode=fusion_mode, num_heads=num_heads, dropout=dropout)
+            bidirectional=bidirectional, fusion=fusion, fusion_mode=fusion_mode, num_heads=num_heads, dropout=dropout,
+            fusion_residual=fusion_residual)
         self.augment = FeatureAugmentation(noise_std, feature_dropout, temporal_mask, modality_dropout)
         self.mixup_alpha, self.ae_weight = mixup_alpha, ae_weight
         self.reconstructor = (StreamReconstructor(self.model.out_dim, {n: dims[n] for n in self.model.stream_names})

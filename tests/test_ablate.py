@@ -63,3 +63,13 @@ def test_ablate_writes_one_table(clips_root, tmp_path):
     assert {v: (directory / v / "variant_result.json").stat().st_mtime_ns for v in kept} == kept  # not retrained
     assert len(list((directory / "concat_fusion").glob("lightning_logs/version_*"))) == 1  # resumed in its run folder
     assert again["results"]["concat_fusion"]["value"] == pytest.approx(report["results"]["concat_fusion"]["value"])
+
+
+def test_a_variant_that_changes_nothing_is_named():
+    from lightning_app.ablate import unchanged_variants
+    from lightning_app.cli import parse_config
+
+    for config_name, expected in (("demo.yaml", ["no_augmentation", "no_autoencoder"]), ("dvd.yaml", [])):
+        args = ["--config", config_name, "--config", "presets/tiny.yaml"]
+        config = parse_config(["fit", *args])
+        assert unchanged_variants(args, ["no_augmentation", "no_autoencoder", "video_only"], config) == expected

@@ -45,3 +45,13 @@ def test_mixup_is_convex():
     embedding, target = torch.randn(32, 4), torch.randint(0, 2, (32, 1)).float()
     mixed, mixed_target = mixup(embedding, target, alpha=0.4)
     assert mixed.shape == embedding.shape and ((mixed_target >= 0) & (mixed_target <= 1)).all()
+
+
+def test_noise_is_scaled_per_feature_dimension():
+    torch.manual_seed(0)
+    scales = torch.tensor([100.0, 1.0, 0.01])
+    x = torch.randn(64, 16, 3) * scales  # three dimensions of very different spread
+    augment = FeatureAugmentation(noise_std=0.1).train()
+    noise = augment({"video": x})["video"] - x
+    ratio = noise.std(dim=(0, 1)) / (0.1 * x.std(dim=(0, 1)))
+    assert torch.allclose(ratio, torch.ones(3), atol=0.05)  # each dimension gets noise at its own scale

@@ -102,3 +102,58 @@ def test_the_per_stream_fusions_pool_as_their_names_say():
     assert torch.allclose(mean(outputs), torch.cat([outputs["video"][0].mean(1), outputs["text"][0].mean(1)], dim=-1))
     with pytest.raises(ValueError, match="unknown fusion"):
         build_fusion("sum", 3, ["video"])
+
+
+def test_the_papers_final_state_form_ignores_the_image_stream_and_the_residual_form_does_not():
+    torch.manual_seed(0)
+    dims = {"video": 6, "image": 6, "text": 6}
+    features = {name: torch.randn(4, 8, 6) for name in dims}
+    other_image = {**features, "image": torch.randn(4, 8, 6)}
+    for residual, image_matters in ((False, False), (True, True)):
+        model = StreamFusionModel(dims, hidden_dim=8, fusion_mode="final_state", fusion_residual=residual).eval()
+        changed = not torch.allclose(model(features), model(other_image))
+        assert changed == image_matters, residual
+    # sequence mode: the image only steers the attention weights, yet its content reaches h with the residual
+    model = StreamFusionModel(dims, hidden_dim=8, fusion_residual=True).eval()
+    assert not torch.allclose(model(features), model(other_image))
+
+
+def _retrieval_task(n, seed, steps=16, dim=16):
+    """The image stream carries a key; the video holds every key once, each with a bit; the label is
+    the bit beside the image's key. The keys are drawn anew for every batch, so only matching the
+    image against the video (what cross-attention does) solves it; the text stream is noise."""
+    g = torch.Generator().manual_seed(seed)
+    table = torch.randn(steps, dim, generator=g)
+    order = torch.stack([torch.randperm(steps, generator=g) for _ in range(n)])
+    where = torch.randint(steps, (n,), generator=g)
+    bits = torch.randint(2, (n, steps), generator=g).float()
+    video = torch.cat([table[order], bits[..., None].expand(-1, -1, 4) * 2 - 1], -1)
+    image = torch.cat([table[order[torch.arange(n), where]][:, None].expand(-1, steps, -1), torch.zeros(n, steps, 4)], -1)
+    return {"video": video, "image": image, "text": torch.randn(n, 4, dim + 4, generator=g)}, bits[torch.arange(n), where][:, None]
+
+
+def test_cross_attention_over_sequences_solves_what_no_other_fusion_can():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        scores = {}
+        for name, options in {"cross_attention": {}, "final_state": {"fusion_mode": "final_state"},
+                              "concat": {"fusion": "concat"}, "mean_pool": {"fusion": "mean_pool"},
+                              "video_only": {"fusion": "concat", "streams": ["video"]},
+                              "image_only": {"fusion": "concat", "streams": ["image"]}}.items():
+            torch.manual_seed(0)
+            model = StreamFusionModel({s: 20 for s in ("video", "image", "text")}, hidden_dim=32, dropout=0.0, **options)
+            optimiser = torch.optim.Adam(model.parameters(), 3e-3)
+            for step in range(500):
+                features, labels = _retrieval_task(64, seed=step)
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(model(features), labels)
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+            features, labels = _retrieval_task(512, seed=10**6)
+            with torch.no_grad():
+                scores[name] = float(((model(features) > 0).float() == labels).float().mean())
+    finally:
+        torch.set_num_threads(threads)
+    assert scores["cross_attention"] >= 0.9, scores
+    assert all(score <= 0.7 for name, score in scores.items() if name != "cross_attention"), scores

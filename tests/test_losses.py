@@ -31,3 +31,18 @@ def test_hand_computed_value():
     # p = sigmoid(0) = 0.5 for a positive: alpha * (1 - 0.5)^2 * log 2
     loss = binary_focal_loss(torch.zeros(1), torch.ones(1), alpha=0.25, gamma=2.0)
     assert loss.item() == pytest.approx(0.25 * 0.25 * 0.6931471805599453)
+
+
+def test_the_default_alpha_keeps_a_balanced_sets_constant_prediction_at_one_half():
+    from models.tasks import ViolenceTask
+
+    targets = torch.tensor([0.0, 1.0] * 50)
+    logits = torch.linspace(-3, 3, 6001)
+
+    def best_constant(alpha):
+        losses = torch.stack([binary_focal_loss(torch.full_like(targets, z), targets, alpha, 2.0) for z in logits])
+        return float(torch.sigmoid(logits[losses.argmin()]))
+
+    assert ViolenceTask().focal_alpha == 0.5
+    assert best_constant(0.5) == pytest.approx(0.5, abs=1e-3)
+    assert best_constant(0.25) < 0.45  # what the detection default did: everything leans calm
