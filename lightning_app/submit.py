@@ -56,8 +56,9 @@ from models.ccc import concordance_cc
 SPLITS = {"Training": "Train_Set", "Validation": "Validation_Set", "Test": "Test_Set"}  # DVD name: Aff-Wild2 name
 ARCHIVE = "submission.zip"
 
-# a track to predict: its video, and its annotation's targets given the frame count (None for Test)
-Track = tuple[Path, Optional[Callable[[int], FrameTargets]]]
+# a track to predict: its video (None when there is none: reported as missing), and its
+# annotation's targets given the frame count (None for Test)
+Track = tuple[Optional[Path], Optional[Callable[[int], FrameTargets]]]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,6 +119,8 @@ def dvd_tracks(root: Path, split: str, tolerance: int) -> dict[str, Track]:
         truth = (functools.partial(fitted_targets, read_annotation(annotation), annotation, tolerance)
                  if annotation is not None else None)
         tracks[name] = (video, truth)
+    if not tracks:
+        raise ConfigError(f"--data.root {root}: no videos in {split}/videos")
     return tracks
 
 
@@ -127,6 +130,8 @@ def affwild2_tracks(root: Path, split: str, names_file: Optional[str], annotatio
     annotation_root = find_annotation_dir(root, annotations_dir)
     split_dir = annotation_root / SPLITS[split]
     if names_file is not None:
+        if not Path(names_file).is_file():
+            raise ConfigError(f"--names {names_file}: no such file (one track name per line)")
         names = [line.strip() for line in Path(names_file).read_text().splitlines() if line.strip()]
     else:
         names = sorted(p.stem for p in split_dir.glob("*.txt"))
@@ -136,8 +141,6 @@ def affwild2_tracks(root: Path, split: str, names_file: Optional[str], annotatio
     tracks: dict[str, Track] = {}
     for name in names:
         video = videos.get(name) or videos.get(video_stem(name))
-        if video is None:
-            raise DataError(f"track {name}: no video named {video_stem(name)}.* under {root}")
         annotation = split_dir / f"{name}.txt"
         truth = functools.partial(fitted_va_targets, annotation, tolerance) if annotation.is_file() else None
         tracks[name] = (video, truth)
@@ -210,6 +213,8 @@ def run_submit(args: argparse.Namespace) -> dict[str, Any]:
     written, errors, truths, pooled = [], [], {}, []
     for name, (video, truth) in tracks.items():
         try:
+            if video is None:
+                raise DataError(f"no video named {video_stem(name)}.* under {root}")
             frames = ensemble_frames(predictors, video, name, args.smooth)
             if violence:
                 written.append(write_dvd_predictions(out / f"{name}.csv", (frames[:, 0] > threshold).astype(np.uint8)))

@@ -10,11 +10,12 @@ import numpy as np
 from datamodules.synthetic_videos import random_background, write_mp4
 
 
-def render_va_clip(num_frames: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def render_va_clip(num_frames: int, size: int, rng: np.random.Generator,
+                   periods: tuple[float, float] = (40, 120)) -> tuple[np.ndarray, np.ndarray]:
     """A clip whose per-frame (valence, arousal) is visible: arousal sets how fast the object
     moves, valence its colour (red = -1 .. green = +1). Returns frames and (T, 2) values."""
     t = np.arange(num_frames)
-    periods = rng.uniform(40, 120, size=2)
+    periods = rng.uniform(*periods, size=2)  # in frames: how fast valence and arousal change
     phases = rng.uniform(0, 2 * np.pi, size=2)
     va = 0.8 * np.sin(2 * np.pi * t[:, None] / periods + phases)
     background = random_background(rng, size)
@@ -51,6 +52,7 @@ def write_synthetic_affwild2(
     min_seconds: float = 3.0,
     max_seconds: float = 5.0,
     seed: int = 0,
+    periods: tuple[float, float] = (40, 120),
 ) -> Path:
     """An Aff-Wild2-shaped dataset (see ``datamodules/affwild2.py``) with its awkward cases:
 
@@ -70,7 +72,7 @@ def write_synthetic_affwild2(
     num_val = max(1, num_videos // 4)
     for index in range(num_videos + 1):
         num_frames = 40 if index == 1 else int(round(rng.uniform(min_seconds, max_seconds) * fps))
-        frames, va = render_va_clip(num_frames, size, rng)
+        frames, va = render_va_clip(num_frames, size, rng, periods)
         name = f"video{index:03d}"
         write_mp4(videos_dir / f"{name}.mp4", frames, fps)
         if index == num_videos:

@@ -8,6 +8,7 @@ import pytest
 
 from datamodules.synthetic_videos import write_synthetic_dataset
 from tests.conftest import run_app
+from tests.synthetic_affwild2 import write_synthetic_affwild2
 
 
 @pytest.mark.slow
@@ -28,3 +29,21 @@ def test_dvd_recipe_keeps_a_checkpoint_that_learned(tmp_path):
     with (run / "metrics.csv").open() as handle:
         epochs = {int(row["epoch"]) for row in csv.DictReader(handle) if row.get("val/f1")}
     assert summary["best_epoch"] > 0 and len(epochs) > 10  # not the epoch-0 checkpoint of an early stop
+
+
+@pytest.mark.slow
+def test_affwild2_recipe_reaches_a_clearly_positive_frame_ccc(tmp_path):
+    """affwild2.yaml's recipe on a synthetic Aff-Wild2 layout whose valence (colour) and arousal
+    (speed) change slowly enough for 64-frame windows to follow them."""
+    root = write_synthetic_affwild2(tmp_path / "affwild2", num_videos=24, min_seconds=8, max_seconds=10, seed=0,
+                                    periods=(300, 600))
+    common = ["--config", "affwild2.yaml", "--config", "presets/tiny.yaml", "--data.root", str(root),
+              "--data.cache_dir", str(tmp_path / "cache"), "--trainer.accelerator", "cpu",
+              "--trainer.default_root_dir", str(tmp_path / "runs"), "--trainer.enable_progress_bar", "false"]
+    result = run_app("extract", *common, "--data.num_workers", "2", timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_app("fit", *common, "--data.num_workers", "0", timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(next((tmp_path / "runs").rglob("summary.json")).read_text())
+    assert summary["monitor"] == "val/frame_ccc" and summary["best_epoch"] > 0
+    assert summary["val/frame_ccc"] >= 0.15 and summary["val/frame_ccc_arousal"] >= 0.15, summary

@@ -56,3 +56,22 @@ def test_every_frame_gets_a_prediction_and_smoothing_averages_neighbours():
     values = np.array([[0.0], [0.0], [0.9], [0.0], [0.0]])
     assert smooth(values, 3)[:, 0].tolist() == pytest.approx([0.0, 0.3, 0.3, 0.3, 0.0])
     assert smooth(values, 1) is values
+
+
+def test_tracks_without_a_video_are_reported_not_fatal_and_bad_arguments_are_one_error(tmp_path):
+    from lightning_app.errors import ConfigError
+    from lightning_app.submit import affwild2_tracks, dvd_tracks
+    from tests.synthetic_affwild2 import write_synthetic_affwild2
+
+    root = write_synthetic_affwild2(tmp_path / "aw", num_videos=4, seed=0)
+    names = tmp_path / "names.txt"
+    names.write_text("video000_left\nvideo099\n")
+    tracks = affwild2_tracks(root, "Test", str(names), None, 0)
+    assert tracks["video099"] == (None, None) and tracks["video000_left"][0].name == "video000.mp4"
+    with pytest.raises(ConfigError, match="--names .*nope.txt: no such file"):
+        affwild2_tracks(root, "Test", str(tmp_path / "nope.txt"), None, 0)
+    with pytest.raises(ConfigError, match="no Test tracks: .*Test_Set holds no annotation files; pass --names FILE"):
+        affwild2_tracks(root, "Test", None, None, 0)
+    (tmp_path / "dvd" / "Training" / "videos").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="no videos in Test/videos"):
+        dvd_tracks(tmp_path / "dvd", "Test", 0)
