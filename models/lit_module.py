@@ -125,10 +125,9 @@ class VideoFusionModule(pl.LightningModule):
             bidirectional=bidirectional, fusion=fusion, fusion_mode=fusion_mode, num_heads=num_heads, dropout=dropout,
             fusion_residual=fusion_residual)
         self.augment = FeatureAugmentation(noise_std, feature_dropout, temporal_mask, modality_dropout)
-        self.mixup_alpha, self.ae_weight = mixup_alpha, ae_weight
         self.reconstructor = (StreamReconstructor(self.model.out_dim, {n: dims[n] for n in self.model.stream_names})
                               if ae_weight > 0 else None)
-        self.lr, self.weight_decay = lr, weight_decay
+        self.lr, self.weight_decay, self.mixup_alpha, self.ae_weight = lr, weight_decay, mixup_alpha, ae_weight
         self.train_predictions = EpochPredictions()
         self.val_predictions = EpochPredictions()
         self.test_predictions = EpochPredictions()
