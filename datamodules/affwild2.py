@@ -86,13 +86,19 @@ def find_annotation_dir(root: Path, annotations_dir: Optional[str]) -> Path:
                     "(set --data.annotations_dir)")
 
 
-def read_layout(root: Path, annotations_dir: Optional[str], tolerance: int, on_bad_video: str) -> tuple[list[VideoRecord], list[str]]:
-    """Records of all annotation files, and the names of videos without one."""
-    annotation_root = find_annotation_dir(root, annotations_dir)
+def find_videos(root: Path, annotation_root: Path) -> dict[str, Path]:
+    """The videos under ``root`` (outside the annotations), by name; the first of a name wins."""
     videos: dict[str, Path] = {}
     for path in sorted(root.rglob("*")):
         if path.suffix.lower() in VIDEO_EXTENSIONS and annotation_root not in path.parents:
             videos.setdefault(path.stem, path)
+    return videos
+
+
+def read_layout(root: Path, annotations_dir: Optional[str], tolerance: int, on_bad_video: str) -> tuple[list[VideoRecord], list[str]]:
+    """Records of all annotation files, and the names of videos without one."""
+    annotation_root = find_annotation_dir(root, annotations_dir)
+    videos = find_videos(root, annotation_root)
     records, used = [], set()
     for split_dir, split in SPLIT_DIRS.items():
         for annotation in sorted((annotation_root / split_dir).glob("*.txt")):

@@ -102,10 +102,12 @@ def _files(folder: Optional[Path], suffixes) -> dict[str, Path]:
     return found
 
 
-def release_test_videos(root: Path) -> dict[str, Path]:
-    """The Test videos, by name (no annotations: predicted for a submission)."""
-    test = child(root, "Test")
-    return _files(child(test, "videos") if test else None, VIDEO_EXTENSIONS)
+def split_files(root: Path, split: str) -> tuple[dict[str, Path], dict[str, Path]]:
+    """A release folder's (``Training``, ``Validation``, ``Test``) videos and annotation files,
+    each by name; empty where the folder or its subfolder is not there."""
+    folder = child(root, split)
+    return (_files(child(folder, "videos") if folder else None, VIDEO_EXTENSIONS),
+            _files(child(folder, "annotations") if folder else None, ANNOTATION_SUFFIXES))
 
 
 def release_records(root: Path, tolerance: int, skipped: Optional[list[str]] = None) -> list[VideoRecord]:
@@ -119,8 +121,7 @@ def release_records(root: Path, tolerance: int, skipped: Optional[list[str]] = N
             if folder_name == "Training":
                 raise DataError(f"{root}: no Training folder (the DVD release has Training/, Validation/, Test/)")
             continue
-        videos = _files(child(folder, "videos"), VIDEO_EXTENSIONS)
-        annotations = _files(child(folder, "annotations"), ANNOTATION_SUFFIXES)
+        videos, annotations = split_files(root, folder_name)
         for name in sorted(set(videos) | set(annotations)):
             if name not in annotations or name not in videos:
                 problem = (f"video without annotation: {videos[name]} (expected {folder}/annotations/{name}.csv)"

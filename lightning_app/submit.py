@@ -41,10 +41,9 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
-from datamodules.affwild2 import find_annotation_dir, fitted_va_targets, video_stem
-from datamodules.dvd_release import child, fitted_targets, is_release_layout, read_annotation
+from datamodules.affwild2 import find_annotation_dir, find_videos, fitted_va_targets, video_stem
+from datamodules.dvd_release import fitted_targets, is_release_layout, read_annotation, split_files
 from datamodules.labels import FrameTargets
-from datamodules.video_io import VIDEO_EXTENSIONS
 from datamodules.windows import WindowSpec
 from lightning_app.errors import ConfigError, DataError, UserError
 from lightning_app.files import read_json
@@ -96,26 +95,15 @@ def expand_checkpoints(items: Sequence[str]) -> list[Path]:
     return found
 
 
-def _videos(folder: Optional[Path]) -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for path in sorted(folder.rglob("*")) if folder is not None and folder.is_dir() else []:
-        if path.suffix.lower() in VIDEO_EXTENSIONS:
-            found.setdefault(path.stem, path)
-    return found
-
-
 def dvd_tracks(root: Path, split: str, tolerance: int) -> dict[str, Track]:
     """The videos of a split of the DVD release, with their annotations where the split has them."""
     if not is_release_layout(root):
         raise ConfigError(f"--data.root {root}: not the DVD release layout (Training/videos, Validation/videos, "
                           "Test/videos); submit writes files for the release's videos")
-    folder = child(root, split)
-    videos = _videos(child(folder, "videos") if folder else None)
-    annotations = child(folder, "annotations") if folder else None
+    videos, annotations = split_files(root, split)
     tracks: dict[str, Track] = {}
     for name, video in videos.items():
-        annotation = next((p for p in (annotations / f"{name}.csv", annotations / f"{name}.txt") if p.is_file()),
-                          None) if annotations else None
+        annotation = annotations.get(name)
         truth = (functools.partial(fitted_targets, read_annotation(annotation), annotation, tolerance)
                  if annotation is not None else None)
         tracks[name] = (video, truth)
@@ -137,7 +125,7 @@ def affwild2_tracks(root: Path, split: str, names_file: Optional[str], annotatio
         names = sorted(p.stem for p in split_dir.glob("*.txt"))
     if not names:
         raise ConfigError(f"no {split} tracks: {split_dir} holds no annotation files; pass --names FILE")
-    videos = {stem: path for stem, path in _videos(root).items() if annotation_root not in path.parents}
+    videos = find_videos(root, annotation_root)
     tracks: dict[str, Track] = {}
     for name in names:
         video = videos.get(name) or videos.get(video_stem(name))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from datamodules.dvd import DVDDataModule
-from datamodules.dvd_release import fitted_targets, read_annotation, release_records, release_test_videos
+from datamodules.dvd_release import fitted_targets, read_annotation, release_records, split_files
 from datamodules.synthetic_videos import write_mp4
 from lightning_app.errors import DataError
 from tests.conftest import run_app
@@ -33,7 +33,8 @@ def test_the_layout_is_read_with_its_splits_and_labels(release):
     targets = records[0].load_targets(len(labels))
     assert np.array_equal(targets.values[:, 0], labels) and targets.valid.all()
     assert {r.stratum for r in records} == {0, 1}  # folds are stratified by whether a video has violence
-    assert sorted(release_test_videos(release)) == ["t000", "t001"]
+    videos, annotations = split_files(release, "Test")
+    assert sorted(videos) == ["t000", "t001"] and annotations == {}
 
 
 def test_annotation_variants_that_are_unambiguous(tmp_path):
