@@ -2,7 +2,9 @@
 validation, extraction, batch inference, streaming) hands windows' frames to the model:
 
 * ``frames``: (F, S, S, 3) uint8, the distinct decoded frames of all the batch's windows, once;
-* ``stream_rows``: per stream, (B, T) long, the rows of ``frames`` each window reads.
+* ``stream_rows``: per stream, (B, T) long, the rows of ``frames`` each window reads;
+* ``stream_lengths``: per stream, (B,) long, how many of a window's T steps are real, the rest
+  padding past a short video's end (``windows.real_steps``), masked by the model.
 
 Overlapping windows, and streams that read the same frames (all 16 image frames are video
 frames, by default), share rows, so each frame crosses from a DataLoader worker and to the GPU
@@ -12,15 +14,23 @@ feature cache holds ``features`` (per stream, (B, T, d) float32) in place of bot
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch.utils.data import default_collate
+
+from datamodules.windows import real_steps
 
 # the three streams of a window, in the order the model, the cache and the outputs use
 STREAMS = ("video", "image", "text")
 # the keys of a batch that hold its frames (joined by ``join_windows``, not stacked)
 FRAME_KEYS = ("frames", "stream_rows")
+
+
+def stream_lengths(per_window: Sequence[Mapping[str, Sequence[int]]]) -> dict[str, torch.Tensor]:
+    """``stream_lengths`` of windows given by their streams' frame indices: per stream, (B,) long."""
+    return {name: torch.tensor([real_steps(window[name]) for window in per_window], dtype=torch.long)
+            for name in per_window[0]}
 
 
 def join_windows(parts: Sequence[dict]) -> dict:

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from datamodules.feature_cache import CachedFeatureReader
 from datamodules.labels import FrameTargets
 from datamodules.video_io import SequentialFrameReader, read_frames
-from datamodules.windows import WindowSpec, stream_slots
+from datamodules.windows import WindowSpec, real_steps, stream_slots
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,10 @@ def gather_streams(frames: torch.Tensor, decoded: list[int], per_stream: dict[st
 class LabelledWindows(Dataset):
     """Windows with their targets. An item's label side (``labels``): ``target`` (C,),
     ``frame_target`` (window, C) and ``frame_mask`` (window,) for the frames it covers (padding
-    masked), and where it is: ``video_index``, ``video_id``, ``video_path`` and ``text_frames``
-    (by which a captions file is read), ``start``, ``end``."""
+    masked), ``stream_lengths`` (its streams' real steps, ``datamodules.batch``),
+    ``window_scored`` (False for a near-duplicate end window, left out of window-level scores), and
+    where it is: ``video_index``, ``video_id``, ``video_path`` and ``text_frames`` (by which a
+    captions file is read), ``start``, ``end``."""
 
     def __init__(self, windows: list[WindowItem], targets: dict[int, FrameTargets], spec: WindowSpec):
         self.windows, self.targets, self.spec = windows, targets, spec
@@ -59,7 +61,9 @@ class LabelledWindows(Dataset):
         return {"target": torch.from_numpy(item.target), "frame_target": torch.from_numpy(frame_values),
                 "frame_mask": torch.from_numpy(frame_valid), "video_index": item.video_index, "video_id": item.video_id,
                 "video_path": str(item.path), "text_frames": torch.tensor(item.indices["text"], dtype=torch.long),
-                "start": item.start, "end": item.end}
+                "start": item.start, "end": item.end,
+                "stream_lengths": {name: torch.tensor(real_steps(indices)) for name, indices in item.indices.items()},
+                "window_scored": not self.spec.near_duplicate(item.start)}
 
 
 class WindowDataset(LabelledWindows):

@@ -2,7 +2,7 @@
 or from live input. Both sources yield the same chunk::
 
     {"frames": (F, S, S, 3) uint8, "stream_rows": {"video": (B, Tv), "image": ..., "text": ...},
-     "starts": (B,), "ends": (B,), "text_frames": (B, Tt)}
+     "stream_lengths": {"video": (B,), ...}, "starts": (B,), "ends": (B,), "text_frames": (B, Tt)}
 
 ``frames`` holds the chunk's distinct sampled frames once, in time order; ``stream_rows`` says
 which of them each window's streams read; ``text_frames`` are the text stream's frame numbers
@@ -28,6 +28,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from datamodules.batch import stream_lengths
 from datamodules.growing_file import GrowingFile
 from datamodules.resize import resize_short_side
 from datamodules.video_io import SequentialFrameReader, truncation_warning, upright
@@ -47,6 +48,7 @@ def window_chunk(read: Callable[[list[int]], np.ndarray], starts: Sequence[int],
         "frames": torch.from_numpy(read(needed)),
         "stream_rows": {name: torch.tensor([[position[i] for i in w[name]] for w in per_window], dtype=torch.long)
                         for name in spec.per_stream},
+        "stream_lengths": stream_lengths(per_window),
         "starts": begin,
         "ends": np.minimum(begin + spec.window, num_frames),
         "text_frames": torch.tensor([w.get("text", []) for w in per_window], dtype=torch.long),

@@ -8,11 +8,16 @@ I/O: every frame index the data pipeline reads comes from here.
   frame are replaced by the last frame (padding by repetition).
 * ``count`` frames are sampled uniformly inside a window: the centre of each of ``count`` equal
   segments, ``start + floor((i + 0.5) * window / count)``.
+* A stream's *real steps* are its distinct frames; the repeats of a short video's last frame
+  after them are padding, which the model masks (``real_steps``).
+* The window aligned to a video's end may start less than half a stride after the regular one
+  before it, nearly repeating it; window-level scores leave such a window out, so it does not
+  weigh twice (``near_duplicate_end``). Frame-level scores and predictions keep it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -52,6 +57,20 @@ def uniform_indices(start: int, window: int, count: int, num_frames: int) -> lis
     return [min(start + ((2 * i + 1) * window) // (2 * count), last) for i in range(count)]
 
 
+def real_steps(indices: Sequence[int]) -> int:
+    """How many of a stream's sampled frames are real: its distinct frames. Indices rise strictly
+    inside a video, so the padding (repeats of its last frame) is a suffix of this length."""
+    return len(set(indices))
+
+
+def near_duplicate_end(start: int, window: int, stride: int) -> bool:
+    """Whether the window starting at ``start`` is an end-aligned window that starts less than half
+    a stride after the regular window before it (regular windows start at multiples of
+    ``stride``), overlapping it: it covers the video's tail frames but nearly repeats that window."""
+    offset = start % stride
+    return 0 < offset < window and 2 * offset < stride
+
+
 def window_indices(
     start: int, window: int, counts: Mapping[str, int], num_frames: int
 ) -> dict[str, list[int]]:
@@ -86,6 +105,10 @@ class WindowSpec:
 
     def indices(self, start: int, num_frames: int) -> dict[str, list[int]]:
         return window_indices(start, self.window, self.per_stream, num_frames)
+
+    def near_duplicate(self, start: int) -> bool:
+        """Whether the window at ``start`` nearly repeats the one before it (``near_duplicate_end``)."""
+        return near_duplicate_end(start, self.window, self.stride)
 
     @classmethod
     def from_settings(cls, data: Mapping[str, Any]) -> "WindowSpec":

@@ -71,12 +71,14 @@ class VideoPredictor:
         captions-file captioner looks the captions up by ``path`` and the chunk's ``text_frames``."""
         batch = {"frames": chunk["frames"].to(self.device), "stream_rows": chunk["stream_rows"],
                  "video_path": [str(path)] * len(chunk["starts"]), "text_frames": chunk["text_frames"]}
+        lengths = {name: value.to(self.device) for name, value in chunk["stream_lengths"].items()}
         features: dict[int, dict[str, torch.Tensor]] = {}  # per extractor: each window encoded once
         preds = []
         for model in self.models:
             if id(model.extractor) not in features:
                 features[id(model.extractor)] = model.features(batch)
-            preds.append(model.task.predict(model.model(features[id(model.extractor)]).float()))
+            outputs = model.model(features[id(model.extractor)], lengths)
+            preds.append(model.task.predict(outputs.float()))
         return torch.stack(preds).mean(0).cpu().numpy()
 
     def predict_file(self, path: Path, name: str) -> VideoResult:

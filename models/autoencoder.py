@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from models.step_mask import masked_mean, step_mask
 
 
 class StreamReconstructor(nn.Module):
@@ -21,11 +24,16 @@ class StreamReconstructor(nn.Module):
         })
 
     @staticmethod
-    def targets(features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {name: F.layer_norm(x.mean(dim=1), x.shape[-1:]).detach() for name, x in features.items()}
+    def targets(features: Mapping[str, torch.Tensor],
+                lengths: Optional[Mapping[str, torch.Tensor]] = None) -> dict[str, torch.Tensor]:
+        """Per stream, the mean of its real steps (``lengths``, as the fusion model takes them), layer-normalised."""
+        return {name: F.layer_norm(masked_mean(x, step_mask(lengths.get(name) if lengths else None, x.shape[1])),
+                                   x.shape[-1:]).detach()
+                for name, x in features.items()}
 
-    def loss(self, embedding: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, embedding: torch.Tensor, features: Mapping[str, torch.Tensor],
+             lengths: Optional[Mapping[str, torch.Tensor]] = None) -> torch.Tensor:
         """Mean over streams of the MSE between reconstruction and target."""
-        targets = self.targets(features)
+        targets = self.targets(features, lengths)
         losses = [F.mse_loss(self.decoders[name](embedding), targets[name]) for name in self.decoders]
         return torch.stack(losses).mean()

@@ -4,6 +4,9 @@ Under DDP, Lightning's DistributedSampler pads the last batches with repeated wi
 number of steps. ``EpochPredictions`` keeps each window's identity (video index, first frame) next to its prediction
 and drops the repeats before anything is scored, so an epoch's F1 or CCC is the one computed on all predictions in
 one process. Under DDP call ``compute()`` (which gathers the ranks' states first), not ``windows()`` directly.
+
+Window-level scores leave out the windows marked not ``scored`` (an end window that nearly repeats the one before
+it, ``datamodules.windows.near_duplicate_end``); frame-level scores average every window covering a frame.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 
-STATES = ("video", "start", "output", "pred", "target", "frame_target", "frame_mask")
+STATES = ("video", "start", "output", "pred", "target", "frame_target", "frame_mask", "scored")
 
 
 class EpochPredictions(Metric):
@@ -25,9 +28,11 @@ class EpochPredictions(Metric):
             self.add_state(name, default=[], dist_reduce_fx="cat")
 
     def update(self, video_index: torch.Tensor, start: torch.Tensor, outputs: torch.Tensor, preds: torch.Tensor,
-               target: torch.Tensor, frame_target: torch.Tensor, frame_mask: torch.Tensor) -> None:
-        """Per window: video index, first frame, raw model output (C,), prediction (C,), target (C,), and the frame
-        targets (window, C) with their validity mask (window,)."""
+               target: torch.Tensor, frame_target: torch.Tensor, frame_mask: torch.Tensor,
+               scored: torch.Tensor | None = None) -> None:
+        """Per window: video index, first frame, raw model output (C,), prediction (C,), target (C,), the frame
+        targets (window, C) with their validity mask (window,), and whether window-level scores count it (default:
+        all do)."""
         self.video.append(video_index.long().view(-1))
         self.start.append(start.long().view(-1))
         self.output.append(outputs.float())
@@ -35,6 +40,8 @@ class EpochPredictions(Metric):
         self.target.append(target.float())
         self.frame_target.append(frame_target.float())
         self.frame_mask.append(frame_mask.bool())
+        self.scored.append(torch.ones_like(self.video[-1], dtype=torch.bool) if scored is None
+                           else scored.bool().view(-1).to(self.video[-1].device))
 
     def _empty(self) -> bool:
         # a list of batches before synchronisation, one concatenated tensor after
@@ -54,12 +61,21 @@ class EpochPredictions(Metric):
         preds, targets, video, frame = self._frames()
         return {"windows": self.windows(), "frames": (preds, targets), "frame_ids": (video, frame)}
 
+    @staticmethod
+    def unsqueezed(gathered: dict[str, tuple[torch.Tensor, ...]], num_outputs: int) -> dict[str, tuple]:
+        """``compute()``'s result with its shapes back: torchmetrics squeezes every one-element tensor a metric's
+        ``compute`` returns, so an epoch of one window (or one frame) would lose its (W, C) shape."""
+        windows = tuple(x.reshape(-1, num_outputs) for x in gathered["windows"])
+        frames = tuple(x.reshape(-1, num_outputs) for x in gathered["frames"])
+        return {"windows": windows, "frames": frames, "frame_ids": tuple(x.reshape(-1) for x in gathered["frame_ids"])}
+
     def windows(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(outputs, predictions, targets), each (W, C), over the distinct windows of the epoch."""
+        """(outputs, predictions, targets), each (W, C), over the distinct scored windows of the epoch."""
         if self._empty():
             return torch.zeros(0, 1), torch.zeros(0, 1), torch.zeros(0, 1)
         unique = self._unique_windows()
-        return unique["output"], unique["pred"], unique["target"]
+        scored = unique["scored"]
+        return unique["output"][scored], unique["pred"][scored], unique["target"][scored]
 
     def _frames(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(predictions (F, C), targets (F, C), video index (F,), frame (F,)) over the distinct valid frames: each

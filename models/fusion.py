@@ -12,17 +12,23 @@
   reverse direction (video -> image, text -> image), giving 4 d_h.
 * ``concat`` (``ConcatFusion``): the streams' final states, concatenated (naive fusion).
 * ``mean_pool`` (``MeanPoolFusion``): the streams' outputs averaged over time, concatenated (no attention).
+
+Each block takes the streams' step masks too (``models/step_mask.py``; None where every step is real): padded steps
+are neither attended to nor averaged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.step_mask import masked_mean
+
+Masks = Optional[dict[str, Optional[torch.Tensor]]]  # per stream, (B, T) bool (True: a real step) or None
 FusionMode = Literal["sequence", "final_state"]
 FusionKind = Literal["cross_attention", "concat", "mean_pool"]
 
@@ -45,10 +51,14 @@ class CrossAttention(nn.Module):
         batch, steps, dim = x.shape
         return x.view(batch, steps, self.num_heads, dim // self.num_heads).transpose(1, 2)
 
-    def forward(self, query: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        """query (B, Tq, d), context (B, Tk, d) -> (B, Tq, d)."""
+    def forward(self, query: torch.Tensor, context: torch.Tensor,
+                context_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """query (B, Tq, d), context (B, Tk, d) -> (B, Tq, d); ``context_mask`` (B, Tk) bool: the steps that may be
+        attended to."""
         q, k, v = self._heads(self.q_proj(query)), self._heads(self.k_proj(context)), self._heads(self.v_proj(context))
-        attended = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        keep = None if context_mask is None else context_mask[:, None, None, :]
+        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=keep,
+                                                  dropout_p=self.dropout if self.training else 0.0)
         batch, _, steps, head_dim = attended.shape
         return self.out_proj(attended.transpose(1, 2).reshape(batch, steps, self.num_heads * head_dim))
 
@@ -71,19 +81,21 @@ class CrossAttentionFusion(nn.Module):
             self.text_image = CrossAttention(hidden_dim, num_heads, dropout)
         self.out_dim = hidden_dim * (4 if bidirectional else 2)
 
-    def forward(self, streams: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    def forward(self, streams: dict[str, tuple[torch.Tensor, torch.Tensor]], masks: Masks = None) -> torch.Tensor:
         """``streams[name] = (outputs (B, T, d_h), final state (B, d_h))`` for video, image, text."""
         if self.mode == "sequence":
             seq = {name: outputs for name, (outputs, _) in streams.items()}
-        else:
+            masks = masks or {}
+        else:  # one step per stream, the final state: nothing to mask
             seq = {name: final.unsqueeze(1) for name, (_, final) in streams.items()}
+            masks = {}
         pairs = [(self.image_video, "image", "video"), (self.image_text, "image", "text")]
         if self.bidirectional:
             pairs += [(self.video_image, "video", "image"), (self.text_image, "text", "image")]
         parts = []
         for attention, query, context in pairs:
-            attended = attention(seq[query], seq[context])
-            parts.append((seq[query] + attended if self.residual else attended).mean(dim=1))
+            attended = attention(seq[query], seq[context], masks.get(context))
+            parts.append(masked_mean(seq[query] + attended if self.residual else attended, masks.get(query)))
         return torch.cat(parts, dim=-1)
 
 
@@ -95,25 +107,26 @@ class PerStreamFusion(nn.Module):
         self.stream_names = tuple(streams)
         self.out_dim = hidden_dim * len(self.stream_names)
 
-    def pool(self, outputs: torch.Tensor, final: torch.Tensor) -> torch.Tensor:
+    def pool(self, outputs: torch.Tensor, final: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
 
-    def forward(self, streams: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        return torch.cat([self.pool(*streams[name]) for name in self.stream_names], dim=-1)
+    def forward(self, streams: dict[str, tuple[torch.Tensor, torch.Tensor]], masks: Masks = None) -> torch.Tensor:
+        masks = masks or {}
+        return torch.cat([self.pool(*streams[name], masks.get(name)) for name in self.stream_names], dim=-1)
 
 
 class ConcatFusion(PerStreamFusion):
     """The streams' final GRU states, concatenated (naive fusion)."""
 
-    def pool(self, outputs: torch.Tensor, final: torch.Tensor) -> torch.Tensor:
+    def pool(self, outputs: torch.Tensor, final: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
         return final
 
 
 class MeanPoolFusion(PerStreamFusion):
     """The streams' GRU outputs averaged over time, concatenated (no attention)."""
 
-    def pool(self, outputs: torch.Tensor, final: torch.Tensor) -> torch.Tensor:
-        return outputs.mean(dim=1)
+    def pool(self, outputs: torch.Tensor, final: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
+        return masked_mean(outputs, mask)
 
 
 def build_fusion(kind: FusionKind, hidden_dim: int, streams: Sequence[str], num_heads: int = 1,

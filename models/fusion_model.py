@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Optional
 
 import torch
 from torch import nn
@@ -11,6 +12,7 @@ from datamodules.batch import STREAMS
 from lightning_app.errors import ConfigError
 from models.fusion import FusionKind, FusionMode, build_fusion
 from models.heads import MLPHead
+from models.step_mask import step_mask
 from models.stream_encoder import InputNorm, StreamGRU
 
 
@@ -50,9 +52,15 @@ class StreamFusionModel(nn.Module):
         self.out_dim = self.fusion.out_dim
         self.head = MLPHead(self.out_dim, hidden_dim, num_outputs, dropout)
 
-    def fuse(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """The fused embedding h, (B, out_dim)."""
-        return self.fusion({name: self.streams[name](features[name]) for name in self.stream_names})
+    def fuse(self, features: Mapping[str, torch.Tensor], lengths: Optional[Mapping[str, torch.Tensor]] = None
+             ) -> torch.Tensor:
+        """The fused embedding h, (B, out_dim). ``lengths``: per stream, (B,) real steps of each window
+        (``datamodules.batch``'s ``stream_lengths``); the steps after them are padding, masked throughout."""
+        masks = {name: step_mask(lengths.get(name) if lengths else None, features[name].shape[1])
+                 for name in self.stream_names}
+        return self.fusion({name: self.streams[name](features[name], masks[name]) for name in self.stream_names},
+                           masks)
 
-    def forward(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return self.head(self.fuse(features))
+    def forward(self, features: Mapping[str, torch.Tensor],
+                lengths: Optional[Mapping[str, torch.Tensor]] = None) -> torch.Tensor:
+        return self.head(self.fuse(features, lengths))

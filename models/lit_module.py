@@ -159,12 +159,13 @@ class VideoFusionModule(pl.LightningModule):
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
         """Window outputs (B, C): logits for violence, pre-tanh values for valence-arousal."""
-        return self.model(self.features(batch))
+        return self.model(self.features(batch), batch.get("stream_lengths"))
 
     def _step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
         features = self.augment(self.features(batch))
         target = batch["target"].float()
-        embedding = self.model.fuse(features)
+        lengths = batch.get("stream_lengths")  # padding past a short video's end is masked
+        embedding = self.model.fuse(features, lengths)
         mixed = stage == "train" and self.mixup_alpha > 0
         if mixed:
             embedding, target = mixup(embedding, target, self.mixup_alpha)
@@ -172,7 +173,7 @@ class VideoFusionModule(pl.LightningModule):
         loss = self.task.loss(outputs, target)
         size = target.shape[0]
         if self.reconstructor is not None:
-            recon = self.reconstructor.loss(embedding, features)
+            recon = self.reconstructor.loss(embedding, features, lengths)
             self.log(f"{stage}/recon_loss", recon, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
             loss = loss + self.ae_weight * recon
         # each self.log costs Lightning bookkeeping: the step loss is logged only on the steps the loggers write
@@ -184,14 +185,15 @@ class VideoFusionModule(pl.LightningModule):
         detached = outputs.detach().float()
         getattr(self, f"{stage}_predictions").update(batch["video_index"], batch["start"], detached,
                                                      self.task.predict(detached), target,
-                                                     batch["frame_target"], batch["frame_mask"])
+                                                     batch["frame_target"], batch["frame_mask"],
+                                                     batch.get("window_scored"))
         return loss
 
     def _epoch_end(self, stage: str) -> None:
         store = getattr(self, f"{stage}_predictions")
         if not store.update_called:  # e.g. every training batch was mixed up
             return
-        gathered = store.compute()  # all ranks' predictions, each window once
+        gathered = store.unsqueezed(store.compute(), self.task.num_outputs)  # all ranks' predictions, each window once
         store.reset()
         self.last_predictions[stage] = gathered  # for plots drawn at the end of a run
         outputs, preds, targets = gathered["windows"]

@@ -33,3 +33,15 @@ def test_a_window_seen_twice_counts_once():
     assert sorted(preds[:, 0].tolist()) == pytest.approx([0.2, 0.8])
     frame_preds, _ = store.compute()["frames"]
     assert frame_preds[:, 0].tolist() == pytest.approx([0.2] * 4 + [0.8] * 4)
+
+
+def test_a_near_duplicate_end_window_is_left_out_of_window_scores_but_not_of_frame_scores():
+    store = EpochPredictions()
+    frames = [[0.0], [1.0], [2.0], [3.0]]
+    store.update(torch.tensor([0, 0]), torch.tensor([0, 1]), torch.tensor([[1.0], [3.0]]), torch.tensor([[1.0], [3.0]]),
+                 torch.zeros(2, 1), torch.tensor([frames, frames]), torch.ones(2, 4, dtype=torch.bool),
+                 torch.tensor([True, False]))
+    outputs, preds, targets = store.unsqueezed(store.compute(), 1)["windows"]  # one window: shapes restored
+    assert outputs[:, 0].tolist() == [1.0] and preds[:, 0].tolist() == [1.0] and len(targets) == 1
+    frame_preds, _ = store.compute()["frames"]
+    assert frame_preds[:, 0].tolist() == [1.0, 2.0, 2.0, 2.0, 3.0]  # frames 1-3 averaged over both windows

@@ -73,6 +73,8 @@ def test_each_window_gets_the_frames_of_its_own_stream_indices(clips_root):
                 assert streams[stream].shape[:2] == (len(chunk["starts"]), COUNTS[stream])
                 assert torch.equal(streams[stream][row], alone), (start, stream)
             assert chunk["text_frames"][row].tolist() == wanted["text"]
+            assert {name: int(n[row]) for name, n in chunk["stream_lengths"].items()} == {
+                name: len(set(indices)) for name, indices in wanted.items()}
 
 
 def test_ranks_share_the_videos_by_file_size_largest_first(clips_root, tmp_path, monkeypatch):

@@ -157,3 +157,22 @@ def test_cross_attention_over_sequences_solves_what_no_other_fusion_can():
         torch.set_num_threads(threads)
     assert scores["cross_attention"] >= 0.9, scores
     assert all(score <= 0.7 for name, score in scores.items() if name != "cross_attention"), scores
+
+
+@pytest.mark.parametrize("fusion, mode, residual", [("cross_attention", "sequence", False),
+                                                    ("cross_attention", "sequence", True),
+                                                    ("cross_attention", "final_state", False),
+                                                    ("concat", "sequence", False), ("mean_pool", "sequence", False)])
+def test_padding_past_a_short_videos_end_is_masked(fusion, mode, residual):
+    torch.manual_seed(0)
+    model = StreamFusionModel({"video": 6, "image": 5, "text": 4}, fusion=fusion, fusion_mode=mode,
+                              fusion_residual=residual, hidden_dim=8).eval()
+    features = {"video": torch.randn(2, 8, 6), "image": torch.randn(2, 8, 5), "text": torch.randn(2, 4, 4)}
+    lengths = {"video": torch.tensor([3, 8]), "image": torch.tensor([3, 8]), "text": torch.tensor([1, 4])}
+    padded = {name: x.clone() for name, x in features.items()}
+    for name, x in padded.items():
+        x[0, int(lengths[name][0]):] = 3 * torch.randn_like(x[0, int(lengths[name][0]):])  # other padding
+    assert torch.allclose(model(features, lengths), model(padded, lengths), atol=1e-5)
+    real = {name: x[:1, : int(lengths[name][0])] for name, x in features.items()}  # the real steps alone
+    assert torch.allclose(model(features, lengths)[:1], model(real), atol=1e-5)
+    assert not torch.allclose(model(features)[:1], model(padded)[:1], atol=1e-3)  # unmasked, padding counts

@@ -37,6 +37,10 @@ def test_frame_targets_past_the_end_are_masked(clips_root):
     window = WindowItem(0, "v", path, 40, 72, np.array([0.0], np.float32), indices)
     item = WindowDataset([window], {0: constant_targets(0, 72)}, WindowSpec(64, 32, {"video": 16, "image": 16, "text": 4}, None))[0]
     assert item["frame_mask"].sum().item() == 32 and not item["frame_mask"][32:].any()
+    # frames 42, 46, ..., 70 and the last, 71, are real; the text stream's 48, 64 and 71
+    assert {name: int(n) for name, n in item["stream_lengths"].items()} == {"video": 9, "image": 9, "text": 3}
+    assert item["window_scored"] is False  # 8 frames after the window at 32: a near-duplicate end window
+    assert collate_windows([item, item])["stream_lengths"]["text"].tolist() == [3, 3]
 
 
 # the windows of _windows_of: 8 + 8 + 2 frames sampled over 32, every 16, resized to 16

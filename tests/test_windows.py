@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datamodules.windows import WindowSpec, stream_slots, uniform_indices, union_indices, window_indices, window_starts
+from datamodules.windows import (WindowSpec, near_duplicate_end, real_steps, stream_slots, uniform_indices, union_indices,
+                                 window_indices, window_starts)
 
 
 @pytest.mark.parametrize(
@@ -162,3 +163,23 @@ def test_window_spec_is_one_immutable_picklable_value_that_cuts_as_the_functions
         spec.window = 32
     assert spec.starts(37) == window_starts(37, 16, 8)
     assert spec.indices(8, 37) == window_indices(8, 16, spec.per_stream, 37)
+
+
+def test_real_steps_count_a_short_videos_distinct_frames():
+    spec = WindowSpec(window=64, stride=32, counts={"video": 16, "image": 16, "text": 4})
+    indices = spec.indices(0, 20)  # a 20-frame video: frames 2, 6, 10, 14, 18, then its last frame 19 repeated
+    assert indices["video"][:6] == [2, 6, 10, 14, 18, 19] and set(indices["video"][6:]) == {19}
+    assert real_steps(indices["video"]) == 6 and real_steps(indices["text"]) == 2
+    assert all(real_steps(i) == 16 for i in (spec.indices(0, 64)["video"], spec.indices(32, 100)["image"]))
+
+
+@pytest.mark.parametrize("num_frames, duplicate", [(65, True), (64 + 15, True), (100, True), (64 + 16, False), (120, False), (128, False)])
+def test_an_end_window_less_than_half_a_stride_on_is_a_near_duplicate(num_frames, duplicate):
+    spec = WindowSpec(window=64, stride=32)
+    starts = spec.starts(num_frames)
+    assert [spec.near_duplicate(s) for s in starts[:-1]] == [False] * (len(starts) - 1)
+    assert spec.near_duplicate(starts[-1]) is duplicate
+
+
+def test_an_end_window_past_a_gap_is_no_duplicate():
+    assert not near_duplicate_end(start=110, window=10, stride=100)  # stride > window: no overlap at all
