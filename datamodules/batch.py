@@ -1,7 +1,8 @@
 """The batch contract: the stream names, and the one layout in which every path (training,
 validation, extraction, batch inference, streaming) hands windows' frames to the model:
 
-* ``frames``: (F, S, S, 3) uint8, the distinct decoded frames of all the batch's windows, once;
+* ``frames``: (F, S, S, 3) uint8, the distinct decoded frames of all the batch's windows, once in
+  each view (framing, ``datamodules/framing.py``) the streams read;
 * ``stream_rows``: per stream, (B, T) long, the rows of ``frames`` each window reads;
 * ``stream_lengths``: per stream, (B,) long, how many of a window's T steps are real, the rest
   padding past a short video's end (``windows.real_steps``), masked by the model.

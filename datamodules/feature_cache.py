@@ -64,6 +64,8 @@ def key_content(encoders: Mapping[str, Mapping[str, Any]], spec: WindowSpec) -> 
         "stride": spec.stride,
         "counts": dict(sorted(spec.per_stream.items())),
         "frame_size": spec.frame_size,
+        # caches of centre crops only (all there was before framing) keep their key
+        **({"framing": dict(spec.framing)} if spec.views != ("crop",) else {}),
     }
 
 

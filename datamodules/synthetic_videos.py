@@ -6,6 +6,12 @@
 
 Backgrounds, object count, sizes and colours vary per clip and say nothing about the label. The
 signal is in how frames *change*, which random tiny encoders' features still show.
+
+With the clips comes ``captions.csv`` (``video,frame,caption``, every 8th frame, for the
+``captions-file`` captioner), which carries part of the signal, noisily, as a real captioner's
+would: half the captions name an action (else only the place), and one action in five is of the
+other class. Captions alone therefore tell most windows apart but not all; the video stream
+has what they miss.
 """
 
 from __future__ import annotations
@@ -60,6 +66,38 @@ def render_clip(violent: bool, num_frames: int, size: int, rng: np.random.Genera
     return frames
 
 
+CAPTIONS_NAME = "captions.csv"
+CAPTION_EVERY = 8  # frames between captioned frames
+CAPTION_ACTIONS = {1: ("a person is hitting a person", "people are fighting", "a crowd is pushing and falling"),
+                   0: ("a person is walking", "people are standing and still", "a car is moving slow")}
+CAPTION_PLACES = ("a room", "the street", "a park", "a dark room with light")
+
+
+def clip_captions(label: int, num_frames: int, rng: np.random.Generator, informative: float = 0.5,
+                  wrong: float = 0.2) -> list[tuple[int, str]]:
+    """(frame, caption) every ``CAPTION_EVERY`` frames of a clip, by the rule in the module doc."""
+    captions = []
+    for frame in range(0, num_frames, CAPTION_EVERY):
+        if rng.random() < informative:
+            said = 1 - label if rng.random() < wrong else label
+            captions.append((frame, str(rng.choice(CAPTION_ACTIONS[said]))))
+        else:
+            captions.append((frame, str(rng.choice(CAPTION_PLACES))))
+    return captions
+
+
+def write_captions(path: Path, rows: list[tuple[str, int, str]]) -> None:
+    """A captions file (``video,frame,caption``), atomically."""
+    import csv
+
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["video", "frame", "caption"])
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
 def write_mp4(path: str | Path, frames: np.ndarray, fps: int) -> None:
     """Encode RGB frames (T, H, W, 3) uint8 as H.264 (yuv420p) MP4, atomically."""
     import av
@@ -90,22 +128,26 @@ def write_synthetic_dataset(
     seed: int = 0,
     manifest_name: str = MANIFEST_NAME,
 ) -> Path:
-    """Write ``num_clips`` clips (half violent) and a manifest with stratified folds, the manifest
-    last: a folder with a manifest is complete, and an interrupted run is simply redone."""
+    """Write ``num_clips`` clips (half violent), their captions file and a manifest with stratified
+    folds, the manifest last: a folder with a manifest is complete, and an interrupted run is
+    simply redone."""
     if size % 2:
         raise ValueError(f"H.264 needs an even frame size, got {size}")
     root = Path(root)
     (root / "clips").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
+    caption_rng = np.random.default_rng([seed, 1])  # its own stream: the clips stay what they were without captions
     labels = [i % 2 for i in range(num_clips)]
     folds = stratified_folds(labels, num_folds=num_folds, seed=seed)
-    rows = []
+    rows, captions = [], []
     for index, (label, fold) in enumerate(zip(labels, folds)):
         num_frames = int(round(rng.uniform(min_seconds, max_seconds) * fps))
         frames = render_clip(bool(label), num_frames, size, rng)
         name = f"clips/{'violent' if label else 'calm'}_{index:03d}.mp4"
         write_mp4(root / name, frames, fps)
         rows.append({"video": name, "label": label, "fold": fold})
+        captions += [(name, frame, text) for frame, text in clip_captions(label, num_frames, caption_rng)]
+    write_captions(root / CAPTIONS_NAME, captions)
     manifest = root / manifest_name
     write_manifest(manifest, rows)
     return manifest

@@ -137,14 +137,14 @@ class PyAVFrames(PyAVForward):
 
 def read_frames(path: str | Path, indices: Sequence[int], frame_size: Optional[int] = None) -> np.ndarray:
     """Decode the given frames (sorted) as an RGB uint8 array (N, H, W, 3), resized to
-    ``frame_size`` (short side, centre crop) as they are decoded when it is given."""
+    ``frame_size`` (short side, aspect ratio kept) as they are decoded when it is given."""
     return SequentialFrameReader(path, frame_size).get(list(indices))
 
 
 class SequentialFrameReader:
     """Decodes one video front to back, once: frames are requested in increasing order, kept
     while a later request may still need them, and released with ``release_before``.
-    ``frame_size`` resizes every frame once (short side, centre crop); frames are decoded about
+    ``frame_size`` resizes every frame once (short side, aspect ratio kept); frames are decoded about
     ``DECODE_BYTES`` at a time, each batch resized before the next, so a 4000x3000 video never
     holds many full-size frames."""
 

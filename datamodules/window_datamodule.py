@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from datamodules.batch import collate_windows
 from datamodules.eval_order import ContiguousRunSampler
 from datamodules.feature_cache import FeatureCache, feature_dims, key_content, read_index
+from datamodules.framing import FramingSetting, resolve_framing
 from datamodules.folds import group_folds
 from datamodules.labels import FrameTargets
 from datamodules.records import VideoRecord
@@ -44,6 +45,9 @@ class WindowDataModule(pl.LightningDataModule):
     Args:
         root: the dataset folder (``--data.root``).
         fold: the fold held out for validation (``--data.fold``); training uses the others.
+        test_fold: a second fold held out, as the test split (``--data.test_fold``), out of both training and
+            validation: ``cv --nested`` scores each outer fold once this way, the checkpoint (and threshold)
+            chosen on ``fold``. None: the dataset's test videos, or the validation fold when it marks none.
         num_folds: folds assigned when the dataset fixes none, by video (records of one group
             together), stratified by label where there is one.
         fold_seed: the seed of that fold assignment.
@@ -54,8 +58,13 @@ class WindowDataModule(pl.LightningDataModule):
         video_frames: frames sampled uniformly per window for the video stream.
         image_frames: frames sampled uniformly per window for the image stream.
         text_frames: frames sampled uniformly per window for the caption stream.
-        frame_size: frames are resized once (short side, centre crop) after decoding; each
-            encoder then resizes to its own input size. None keeps the native size.
+        frame_size: frames are resized once after decoding, to this short side, then into the square view
+            each stream's encoder reads (``framing``); each encoder then resizes to its own input size. None
+            keeps the native size (and each encoder resizes and crops as its processor does).
+        framing: what part of a frame each stream sees (``datamodules/framing.py``): ``encoders`` gives each
+            the view its encoder's own processor takes (VideoPrism and the captioners the whole frame, CLIP a
+            centre crop); ``crop`` centre-crops for all (the behaviour before this setting, whose feature caches
+            keep their key); ``whole`` gives all the whole frame. Part of the feature cache's key.
         batch_size: windows per batch.
         num_workers: DataLoader workers when decoding videos.
         on_bad_video: ``error`` stops at the first video that cannot be used (unreadable,
@@ -76,8 +85,8 @@ class WindowDataModule(pl.LightningDataModule):
         encoders: the model's encoder specs, which key the cache (the command line links
             them from ``model.*``; set them yourself when building the datamodule in Python).
 
-    ``test`` uses the videos marked ``test`` by the dataset, or the validation fold when none
-    is; ``predict`` uses the validation fold. The fold assignment is written to
+    ``test`` uses ``test_fold`` if given, else the videos marked ``test`` by the dataset, or the
+    validation fold when none is; ``predict`` uses the validation fold. The fold assignment is written to
     ``folds.json`` in the run's log directory.
     """
 
@@ -87,6 +96,7 @@ class WindowDataModule(pl.LightningDataModule):
         self,
         root: str,
         fold: int = 0,
+        test_fold: Optional[int] = None,
         num_folds: int = 5,
         fold_seed: int = 0,
         split_mode: SplitMode = "folds",
@@ -96,6 +106,7 @@ class WindowDataModule(pl.LightningDataModule):
         image_frames: int = 16,
         text_frames: int = 4,
         frame_size: Optional[int] = 224,
+        framing: FramingSetting = "encoders",
         batch_size: PositiveInt = 8,
         num_workers: NonNegativeInt = 2,
         on_bad_video: OnBadVideo = "error",
@@ -114,9 +125,14 @@ class WindowDataModule(pl.LightningDataModule):
         self.save_hyperparameters(ignore=["encoders"])
         self.root = Path(root)
         self.fold, self.num_folds, self.fold_seed = fold, num_folds, fold_seed
+        if test_fold is not None and (split_mode == "official" or test_fold == fold):
+            raise ConfigError(f"--data.test_fold {test_fold} needs --data.split_mode folds and a --data.fold other "
+                              f"than it (got split_mode {split_mode}, fold {fold})")
+        self.test_fold = test_fold
         self.split_mode = split_mode
         # the one window specification, given whole to every window source
-        self.spec = WindowSpec(window, stride, {"video": video_frames, "image": image_frames, "text": text_frames}, frame_size)
+        self.spec = WindowSpec(window, stride, {"video": video_frames, "image": image_frames, "text": text_frames},
+                               frame_size, resolve_framing(framing, encoders))
         self.batch_size, self.num_workers = batch_size, num_workers
         self.on_bad_video = on_bad_video
         self.cache_dir, self.use_cache, self.encoders = cache_dir, use_cache, encoders
@@ -179,9 +195,15 @@ class WindowDataModule(pl.LightningDataModule):
             known = sorted(set(folds.values()))
             if self.fold not in known:
                 raise DataError(f"--data.fold {self.fold} is not a fold of {self.root}; its folds are {known}")
+            if self.test_fold is not None and self.test_fold not in known:
+                raise DataError(f"--data.test_fold {self.test_fold} is not a fold of {self.root}; its folds are {known}")
             dev = [r for r in records if r.split != "test"]
-            splits = {"train": [r for r in dev if folds[r.video_id] != self.fold],
+            held_out = {self.fold, self.test_fold}
+            splits = {"train": [r for r in dev if folds[r.video_id] not in held_out],
                       "val": [r for r in dev if folds[r.video_id] == self.fold]}
+            if self.test_fold is not None:
+                splits["test"] = [r for r in dev if folds[r.video_id] == self.test_fold]
+                return splits
         splits["test"] = test or splits["val"]
         return splits
 
@@ -318,7 +340,7 @@ class WindowDataModule(pl.LightningDataModule):
             return
         directory = Path(log_dir)
         directory.mkdir(parents=True, exist_ok=True)
-        content = {"split_mode": self.split_mode, "fold": self.fold, "num_folds": self.num_folds,
+        content = {"split_mode": self.split_mode, "fold": self.fold, "test_fold": self.test_fold, "num_folds": self.num_folds,
                    "fold_seed": self.fold_seed, "skipped": self.skipped}
         if self.split_mode == "folds":
             content["folds"] = dict(sorted(self.fold_assignment().items()))

@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 
 from datamodules.feature_cache import CachedFeatureReader
 from datamodules.labels import FrameTargets
+from datamodules.resize import frame_views
 from datamodules.video_io import SequentialFrameReader, read_frames
 from datamodules.windows import WindowSpec, real_steps, stream_slots
 
@@ -69,9 +70,10 @@ class LabelledWindows(Dataset):
 class WindowDataset(LabelledWindows):
     """Decodes the union of a window's stream indices once, and hands it out once.
 
-    An item is a batch of one window in ``datamodules.batch``'s layout: ``frames`` (slots, S, S, 3)
-    uint8, the window's distinct sampled frames in time order, and ``stream_rows`` (per stream,
-    (1, T), from ``windows.stream_slots``: the same for every window); plus its ``labels``.
+    An item is a batch of one window in ``datamodules.batch``'s layout: ``frames`` (slots x views,
+    S, S, 3) uint8, the window's distinct sampled frames in time order, each in the views its
+    streams read (``datamodules/framing.py``), and ``stream_rows`` (per stream, (1, T), from
+    ``windows.stream_slots``: the same for every window); plus its ``labels``.
 
     ``open_readers`` > 0 keeps that many videos' readers open (per process, least recently used
     closed first), each holding the frames of its last window: a video whose windows come in
@@ -89,7 +91,10 @@ class WindowDataset(LabelledWindows):
         self.slot_offsets, rows = stream_slots(spec.window, spec.per_stream)
         self.slots = len(self.slot_offsets)
         self._rows = rows
-        self.stream_rows = {name: torch.tensor([r]) for name, r in rows.items()}  # a batch of one window
+        # a batch of one window; with several views (framings), slot i's view v is frame row i * V + v
+        views = len(spec.views)
+        self.stream_rows = {name: torch.tensor([[slot * views + spec.view_of(name) for slot in r]])
+                            for name, r in rows.items()}
 
     def __getstate__(self) -> dict:  # DataLoader workers open their own readers
         return dict(self.__dict__, _readers=OrderedDict(), _inherited=[])
@@ -148,6 +153,7 @@ class WindowDataset(LabelledWindows):
         frames = torch.from_numpy(self._frames(item.path, needed))
         if len(needed) < len(slots):  # past a short video's end: slots repeat its last frame
             frames = gather_streams(frames, needed, {"slots": slots})["slots"]
+        frames = frame_views(frames, self.spec.views, self.spec.frame_size)
         return {"frames": frames, "stream_rows": self.stream_rows, **self.labels(item)}
 
 

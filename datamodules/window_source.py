@@ -4,7 +4,8 @@ or from live input. Both sources yield the same chunk::
     {"frames": (F, S, S, 3) uint8, "stream_rows": {"video": (B, Tv), "image": ..., "text": ...},
      "stream_lengths": {"video": (B,), ...}, "starts": (B,), "ends": (B,), "text_frames": (B, Tt)}
 
-``frames`` holds the chunk's distinct sampled frames once, in time order; ``stream_rows`` says
+``frames`` holds the chunk's distinct sampled frames once, in time order (each in the views the
+streams read, ``datamodules/framing.py``: frame i's view v at row i * V + v); ``stream_rows`` says
 which of them each window's streams read; ``text_frames`` are the text stream's frame numbers
 (by which a captions file is read). The windows are ``WindowSpec.starts`` over the whole video,
 so a finished file yields the same windows from either source.
@@ -30,7 +31,7 @@ import torch
 
 from datamodules.batch import stream_lengths
 from datamodules.growing_file import GrowingFile
-from datamodules.resize import resize_short_side
+from datamodules.resize import frame_views, resize_short_side
 from datamodules.video_io import SequentialFrameReader, truncation_warning, upright
 from datamodules.windows import WindowSpec, union_indices
 from lightning_app.errors import DataError
@@ -39,14 +40,17 @@ from lightning_app.errors import DataError
 def window_chunk(read: Callable[[list[int]], np.ndarray], starts: Sequence[int], num_frames: int,
                  spec: WindowSpec) -> dict:
     """The chunk of the windows starting at ``starts``; ``read(frame numbers)`` gives those
-    frames, (len, S, S, 3) uint8, in the order asked."""
+    frames, (len, H, W, 3) uint8 (short side resized to ``spec.frame_size``), in the order asked;
+    each is made into the views (framings) the streams read."""
     per_window = [spec.indices(start, num_frames) for start in starts]
     needed = union_indices({f"{i}{name}": idx for i, w in enumerate(per_window) for name, idx in w.items()})
-    position = {frame: row for row, frame in enumerate(needed)}
+    views = len(spec.views)  # frame i's view v (its framing) is row i * views + v
+    position = {frame: row * views for row, frame in enumerate(needed)}
     begin = np.asarray(starts, np.int64)
     return {
-        "frames": torch.from_numpy(read(needed)),
-        "stream_rows": {name: torch.tensor([[position[i] for i in w[name]] for w in per_window], dtype=torch.long)
+        "frames": frame_views(torch.from_numpy(read(needed)), spec.views, spec.frame_size),
+        "stream_rows": {name: torch.tensor([[position[i] + spec.view_of(name) for i in w[name]] for w in per_window],
+                                           dtype=torch.long)
                         for name in spec.per_stream},
         "stream_lengths": stream_lengths(per_window),
         "starts": begin,

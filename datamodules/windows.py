@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from datamodules.framing import VIEWS, resolve_framing
 from lightning_app.errors import ConfigError
 
 
@@ -81,19 +82,40 @@ def window_indices(
 @dataclass(frozen=True)
 class WindowSpec:
     """How videos are cut into windows: window length and stride in frames, frames sampled per
-    stream, and the short side decoded frames are resized to (None: as decoded). Built once from
+    stream, the short side decoded frames are resized to (None: as decoded), and each stream's
+    framing (``crop`` or ``whole``, ``datamodules/framing.py``; default ``crop``; without a
+    ``frame_size`` frames reach the encoders as decoded, and framing does nothing). Built once from
     the datamodule's (or a checkpoint's) settings and passed whole to every source of windows.
-    ``counts`` may be a mapping; it is kept as ``(stream, count)`` pairs (immutable, picklable).
+    ``counts`` and ``framing`` may be mappings; they are kept as ``(stream, value)`` pairs
+    (immutable, picklable).
     """
 
     window: int = 64
     stride: int = 32
     counts: Any = (("video", 16), ("image", 16), ("text", 4))
     frame_size: Optional[int] = 224
+    framing: Any = None
 
     def __post_init__(self) -> None:
         pairs = self.counts.items() if isinstance(self.counts, Mapping) else self.counts
         object.__setattr__(self, "counts", tuple((str(name), int(count)) for name, count in pairs))
+        given = dict(self.framing or {})
+        unknown = {view for view in given.values() if view not in VIEWS}
+        if unknown:
+            raise WindowSettingsError(f"framing must be one of {list(VIEWS)} per stream, got {sorted(unknown)}")
+        cropped = self.frame_size is None  # frames as decoded: no view to choose
+        object.__setattr__(self, "framing", tuple((name, "crop" if cropped else given.get(name, "crop"))
+                                                  for name, _ in self.counts))
+
+    @property
+    def views(self) -> tuple[str, ...]:
+        """The distinct framings the streams read, in ``VIEWS`` order: each decoded frame is made into each."""
+        used = {view for _, view in self.framing}
+        return tuple(view for view in VIEWS if view in used)
+
+    def view_of(self, stream: str) -> int:
+        """The position in ``views`` of the framing ``stream`` reads."""
+        return self.views.index(dict(self.framing)[stream])
 
     @property
     def per_stream(self) -> dict[str, int]:
@@ -111,10 +133,13 @@ class WindowSpec:
         return near_duplicate_end(start, self.window, self.stride)
 
     @classmethod
-    def from_settings(cls, data: Mapping[str, Any]) -> "WindowSpec":
-        """From the datamodule's settings (its init arguments, as a checkpoint saves them)."""
+    def from_settings(cls, data: Mapping[str, Any], encoders: Optional[Mapping[str, Any]] = None) -> "WindowSpec":
+        """From the datamodule's settings (its init arguments, as a checkpoint saves them) and the
+        model's encoder specs, by role, which ``framing: encoders`` reads. Settings saved before
+        framing existed were all cropped."""
         return cls(window=data["window"], stride=data["stride"], frame_size=data["frame_size"],
-                   counts={"video": data["video_frames"], "image": data["image_frames"], "text": data["text_frames"]})
+                   counts={"video": data["video_frames"], "image": data["image_frames"], "text": data["text_frames"]},
+                   framing=resolve_framing(data.get("framing", "crop"), encoders))
 
 
 def union_indices(per_stream: Mapping[str, list[int]]) -> list[int]:

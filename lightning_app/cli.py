@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
 
@@ -85,10 +86,23 @@ def finish_wandb() -> None:
         wandb.finish()
 
 
+def typed_model_keys(argv: Sequence[str]) -> list[str]:
+    """The model settings named on a command line: ``--model.threshold 0.3`` or ``--model.threshold=0.3`` ->
+    ``threshold`` (``--model.video_encoder.name x`` -> ``video_encoder``)."""
+    keys = [arg[len("--model."):].split("=", 1)[0].split(".", 1)[0] for arg in argv
+            if isinstance(arg, str) and arg.startswith("--model.")]
+    return list(dict.fromkeys(keys))
+
+
 class VideoFusionCLI(LightningCLI):
     """LightningCLI adding to every run a CSV logger under ``default_root_dir`` and a rich progress bar (unless the
     config names others or turns the bar off), ``RunSummary``, ``EvaluationPlots``, ``RngStateCheckpoint`` (exact
     resume) and ``FailedRunCleanup``; after ``fit``, the best checkpoint's validation goes into ``summary.json``."""
+
+    def __init__(self, *args: Any, callbacks: Sequence[Callback] = (), **kwargs: Any):
+        """``callbacks``: added to the trainer's, beside the config's (how a sweep hands a trial's pruning to a fit)."""
+        self._extra_callbacks = list(callbacks)
+        super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:
         # The feature cache is keyed by the model's encoders: the datamodule gets them from here.
@@ -106,11 +120,23 @@ class VideoFusionCLI(LightningCLI):
         ckpt_path = config.get("ckpt_path") if config is not None else None
         if not ckpt_path or str(ckpt_path) in LIGHTNING_ALIASES:
             return
+        # ... and over what the command line itself says, too (Lightning issue #20801): kept here, put back below
+        typed = typed_model_keys(sys.argv[1:] if args is None else args)
+        self._typed_model = {key: copy.deepcopy(config["model"][key]) for key in typed if key in config["model"]}
         trained_for = load_checkpoint_file(str(ckpt_path))["hyper_parameters"].get("task")
         task = config.get("model", {}).get("task")
         if trained_for is not None and task is not None and trained_for != task:
             raise ConfigError(f"--ckpt_path {ckpt_path} was trained for task {trained_for!r} and the config's model.task "
                               f"is {task!r}: pass the config it was trained with (config.yaml in its run folder)")
+
+    def before_instantiate_classes(self) -> None:
+        """A ``--model.KEY`` typed on the command line wins over the named checkpoint's hyperparameters (``test
+        --ckpt_path X --model.threshold 0.3`` tests at 0.3); config files still yield to the checkpoint."""
+        typed = getattr(self, "_typed_model", None)
+        if typed and self.subcommand:
+            model = self.config[self.subcommand]["model"]
+            for key, value in typed.items():
+                model[key] = value
 
     def _config_hash(self) -> str:
         full = json.loads(self.parser.dump(self.config, format="json", skip_check=True))
@@ -141,7 +167,7 @@ class VideoFusionCLI(LightningCLI):
         configured = config.get("callbacks") or []
         configured = configured if isinstance(configured, list) else [configured]
         callbacks = [*configured, RunSummary(config_hash=self._config_hash(), seed=seed if isinstance(seed, int) else None),
-                     EvaluationPlots(), RngStateCheckpoint(), FailedRunCleanup()]
+                     EvaluationPlots(), RngStateCheckpoint(), FailedRunCleanup(), *self._extra_callbacks]
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
             callbacks.append(ThrottledRichProgressBar())
         kwargs.pop("callbacks", None)  # in ``callbacks`` above
@@ -198,11 +224,12 @@ def parse_config(args: Sequence[str]) -> dict[str, Any]:
                         parser_kwargs={"parser_mode": "omegaconf"}, parser_class=OneLineErrorParser).resolved
 
 
-def cli_main(args: Optional[Sequence[str]] = None, run: bool = True) -> VideoFusionCLI:
+def cli_main(args: Optional[Sequence[str]] = None, run: bool = True, callbacks: Sequence[Callback] = ()) -> VideoFusionCLI:
     if args is None:  # from the command line: rewrite sys.argv itself, as LightningCLI reads it
         sys.argv[1:] = resolve_config_args(sys.argv[1:])
     else:
         args = resolve_config_args(args)
     return VideoFusionCLI(VideoFusionModule, WindowDataModule, subclass_mode_data=True, args=args, run=run,
+                          callbacks=callbacks,
                           parser_kwargs={"parser_mode": "omegaconf"}, parser_class=OneLineErrorParser,
                           save_config_callback=SaveAndUploadConfig, save_config_kwargs={"overwrite": True})

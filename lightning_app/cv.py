@@ -8,6 +8,13 @@ Layout: ``<default_root_dir>/cv/version_N/fold_K/...`` per fold, and in ``versio
 reported in the table and the others still run; the command then exits with status 1.
 The standard deviation is the sample standard deviation (n - 1) over the folds that finished.
 
+``--nested``: each fold K is scored once, as a test set, by a model whose checkpoint (and, for
+violence, threshold) was chosen on an inner validation fold, K + 1 (mod the fold count), which it
+did not train on: the fit holds out both (``--data.fold K+1 --data.test_fold K``), then the
+best checkpoint is tested on fold K at the threshold that was best on the inner fold. Without it
+each fold both chooses its checkpoint and scores it, which flatters the score (the paper's
+Table 1 protocol is not said). The table says which protocol produced its numbers.
+
 Running the same command again continues the newest cv folder until all its folds finished:
 finished folds are kept, an interrupted one resumes from its ``last.ckpt``, failed ones run
 again; a changed config is refused for it, and ``--new`` starts a new folder
@@ -30,11 +37,17 @@ from rich.console import Console
 
 from lightning_app.cli import parse_config
 from lightning_app.errors import ConfigError, UserError
-from lightning_app.resumable_runs import RunFolder, fit_in_folder, fit_result, is_rank_zero, take_new_flag
+from lightning_app.resumable_runs import (RunFolder, fit_in_folder, fit_result, is_rank_zero, take_new_flag,
+                                          test_in_folder)
 from lightning_app.terminal import print_table, write_table
 from models.tasks import TASK_CLASSES
 
 CV_DIR = "cv"
+NESTED_FLAG = "--nested"
+PLAIN_PROTOCOL = ("protocol: each fold chose its checkpoint and is scored on it (optimistic); "
+                  "cv --nested scores each fold once, choosing on an inner fold")
+NESTED_PROTOCOL = ("protocol: nested; each fold scored once as a test set (test/*), its checkpoint and threshold "
+                   "chosen on the inner validation fold (fold + 1 mod folds), left out of training")
 
 
 def split_folds_flag(args: Sequence[str]) -> tuple[Optional[list[int]], list[str]]:
@@ -88,12 +101,13 @@ def table_rows(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 def write_cv_table(directory: Path, table: dict[str, Any]) -> None:
     header, rows = table_rows(table)
     (directory / "cv_summary.json").write_text(json.dumps(table, indent=2) + "\n")
-    write_table(directory / "cv_table", header, rows)
+    write_table(directory / "cv_table", header, rows, note=table.get("protocol"))
 
 
 def print_cv_table(table: dict[str, Any], directory: Path) -> None:
     header, rows = table_rows(table)
-    print_table("cross-validation", header, rows, caption=str(directory), left_columns=2)
+    caption = "\n".join(filter(None, [table.get("protocol"), str(directory)]))
+    print_table("cross-validation", header, rows, caption=caption, left_columns=2)
     for fold, error in table["failed"].items():
         Console(stderr=True).print(f"fold {fold} failed: {error}")
 
@@ -146,14 +160,45 @@ def _finished(folds: list[int]) -> Callable[[Path], bool]:
     return lambda directory: all(fit_result(directory / f"fold_{k}") is not None for k in folds)
 
 
+def from_rank_zero(value: Any) -> Any:
+    """Rank 0's ``value`` on every rank (under DDP, whose process group outlives each fit), else ``value``."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
+def nested_fold(rest: Sequence[str], fold: int, inner: int, folder: Path) -> tuple[dict[str, Any], str]:
+    """Fit holding out ``inner`` (validation) and ``fold`` (test), then test the best checkpoint on ``fold`` at
+    the threshold best on ``inner``. Returns the test's summary, with the fit's choices, and how the fit ran."""
+    split = ["--data.fold", str(inner), "--data.test_fold", str(fold)]
+    fit, how = fit_in_folder([*rest, *split], folder)
+    fit = from_rank_zero(fit)  # every rank tests the same checkpoint at the same threshold
+    if not fit.get("ckpt_path"):
+        raise UserError(f"fold {fold}: the fit kept no best checkpoint to test (see {folder})")
+    threshold = fit.get("val/frame_best_threshold")
+    chosen = ["--model.threshold", str(threshold)] if threshold is not None else []
+    test = test_in_folder([*rest, *split, *chosen], folder, fit["ckpt_path"])
+    monitor = fit.get("monitor")
+    return {**test, "best_epoch": fit.get("best_epoch"), "inner_fold": inner, "threshold": threshold,
+            **({f"inner {monitor}": fit.get(monitor)} if monitor else {})}, how
+
+
 def run_cv(args: Sequence[str]) -> dict[str, Any]:
     new, args = take_new_flag(args)
+    nested, args = NESTED_FLAG in args, [a for a in args if a != NESTED_FLAG]
     folds, rest = split_folds_flag(args)
     config = parse_config(["fit", *rest])
     data = config["data"]["init_args"]
     official = data.get("split_mode") == "official"
+    if nested and official:
+        raise ConfigError("cv --nested needs --data.split_mode folds: the official split has one validation set")
+    num_folds = int(data.get("num_folds", 5))
     if folds is None:
-        folds = [0] if official else list(range(int(data.get("num_folds", 5))))
+        folds = [0] if official else list(range(num_folds))
     dataset = dataset_name(rest, data)
     root = Path(config["trainer"].get("default_root_dir") or ".") / CV_DIR
     folder = RunFolder.open(root, config, new, extra={"group": f"cv-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"},
@@ -164,7 +209,10 @@ def run_cv(args: Sequence[str]) -> dict[str, Any]:
         try:
             # W&B: every fold is its own run (the CLI finishes it), grouped under this cv run
             with _environment(WANDB_RUN_GROUP=group, WANDB_NAME=f"{group}-fold{fold}", WANDB_JOB_TYPE="cv-fold"):
-                summary, how = fit_in_folder([*rest, "--data.fold", str(fold)], directory / f"fold_{fold}")
+                if nested:
+                    summary, how = nested_fold(rest, fold, (fold + 1) % num_folds, directory / f"fold_{fold}")
+                else:
+                    summary, how = fit_in_folder([*rest, "--data.fold", str(fold)], directory / f"fold_{fold}")
             results[fold] = {"status": "ok", "summary": summary, "run": how}
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -173,7 +221,8 @@ def run_cv(args: Sequence[str]) -> dict[str, Any]:
         except Exception as error:  # a crash in one fold must not lose the others
             traceback.print_exc()
             results[fold] = {"status": "failed", "error": f"{type(error).__name__}: {error}"}
-    table = cv_table(dataset, TASK_CLASSES[config["model"].get("task") or "violence"], results, folds, directory)
+    table = cv_table(dataset, TASK_CLASSES[config["model"].get("task") or "violence"], results, folds, directory,
+                     nested)
     if not is_rank_zero():  # every rank ran the folds; rank 0 reports them
         return table
     write_cv_table(directory, table)
@@ -184,11 +233,19 @@ def run_cv(args: Sequence[str]) -> dict[str, Any]:
 
 
 def cv_table(dataset: str, task: type, results: dict[int, dict[str, Any]], folds: list[int],
-             directory: Path) -> dict[str, Any]:
-    # the task's scores, headline first, then the metric that chose the checkpoints if it is another
+             directory: Path, nested: bool = False) -> dict[str, Any]:
+    # the task's scores, headline first, then the metric that chose the checkpoints if it is another (nested: the
+    # scores on each test fold, then the choosing metric on its inner fold)
     monitor = next((r["summary"].get("monitor") for r in results.values() if r["status"] == "ok"), None)
-    metrics = list(task.table_metrics) + ([monitor] if monitor and monitor not in task.table_metrics else [])
+    if nested:
+        metrics = [m.replace("val/", "test/", 1) for m in task.table_metrics] + ([f"inner {monitor}"] if monitor else [])
+    else:
+        metrics = list(task.table_metrics) + ([monitor] if monitor and monitor not in task.table_metrics else [])
     table = build_table(dataset, results, metrics)
+    table["protocol"] = NESTED_PROTOCOL if nested else PLAIN_PROTOCOL
+    if nested:  # what each fold's inner validation chose
+        table["chosen"] = {k: {key: r["summary"].get(key) for key in ("inner_fold", "threshold", "ckpt_path")}
+                           for k, r in results.items() if r["status"] == "ok"}
     table["folds_run"] = folds
     table["fold_dirs"] = {k: str(directory / f"fold_{k}") for k in folds}
     table["kept"] = [k for k, r in results.items() if r.get("run") == "kept"]

@@ -48,7 +48,7 @@ from lightning_app.errors import ConfigError, UserError
 from lightning_app.files import read_json
 from lightning_app.inference import VideoPredictor, write_outputs
 from lightning_app.resume import run_folder
-from models.lit_module import VideoFusionModule
+from models.lit_module import VideoFusionModule, encoder_specs
 from models.tasks import Task
 
 
@@ -83,7 +83,9 @@ def window_spec(checkpoint: dict[str, Any], configs: Sequence[str]) -> WindowSpe
     if not data:
         raise ConfigError("the checkpoint holds no window settings (written before they were saved); pass the "
                           "config it was trained with: --config dvd.yaml")
-    return WindowSpec.from_settings(data)
+    model = checkpoint.get("hyper_parameters") or {}
+    encoders = encoder_specs(model.get("video_encoder"), model.get("clip_encoder"), model.get("captioner"))
+    return WindowSpec.from_settings(data, encoders)  # the framing of the checkpoint's encoders
 
 
 def load_model(ckpt_path: str, configs: Sequence[str] = ()) -> tuple[VideoFusionModule, WindowSpec, dict[str, Any]]:

@@ -30,6 +30,7 @@ from lightning_app.resume import find_last_checkpoint
 
 STATE_FILE = "run_state.json"
 RESULT_FILE = "fit_result.json"
+TEST_RESULT_FILE = "test_result.json"
 PLAN_ENV = "LIGHTNING_APP_RUN_FOLDER"
 NEW_FLAG = "--new"
 # Keys that say where a run writes, not what it computes.
@@ -137,28 +138,44 @@ def fit_result(folder: Path) -> Optional[dict[str, Any]]:
     return result.get("summary") if result and result.get("status") == "ok" else None
 
 
-def newest_summary(folder: Path) -> dict[str, Any]:
-    """The ``summary.json`` of the newest fit run under ``folder`` (written by rank 0, also when
-    the fit ran in spawned processes)."""
+def newest_summary(folder: Path, stage: str = "fit") -> dict[str, Any]:
+    """The ``summary.json`` of the newest ``stage`` run under ``folder`` (written by rank 0, also when
+    the run was in spawned processes)."""
     found = [p for p in folder.glob(f"lightning_logs/version_*/{SUMMARY_NAME}") if p.is_file()]
     summaries = [(p.stat().st_mtime, read_json(p)) for p in found]
-    fits = [s for _, s in sorted(summaries, key=lambda item: item[0]) if s and s.get("stage") == "fit"]
-    if not fits:
-        raise RuntimeError(f"the fit in {folder} wrote no summary.json")
-    return fits[-1]
+    runs = [s for _, s in sorted(summaries, key=lambda item: item[0]) if s and s.get("stage") == stage]
+    if not runs:
+        raise RuntimeError(f"the {stage} run in {folder} wrote no summary.json")
+    return runs[-1]
 
 
-def fit_in_folder(args: Sequence[str], folder: Path) -> tuple[dict[str, Any], str]:
+def fit_in_folder(args: Sequence[str], folder: Path, callbacks: Sequence[Any] = ()) -> tuple[dict[str, Any], str]:
     """``fit ARGS`` with ``folder`` as its root directory: kept when it finished before, resumed from its last
-    checkpoint when interrupted. Returns its summary and how it ran (``kept``, ``resumed`` or ``trained``)."""
+    checkpoint when interrupted. Returns its summary and how it ran (``kept``, ``resumed`` or ``trained``).
+    ``callbacks`` join the trainer's (``cli_main``)."""
     kept = fit_result(folder)
     if kept is not None:
         return kept, "kept"
     last = find_last_checkpoint(folder)
     resume = ["--ckpt_path", str(last)] if last is not None else []
-    cli_main(["fit", *args, "--trainer.default_root_dir", str(folder), *resume])
+    cli_main(["fit", *args, "--trainer.default_root_dir", str(folder), *resume], callbacks=callbacks)
     if not is_rank_zero():
         return {}, "resumed" if resume else "trained"
     summary = newest_summary(folder)
     atomic_write_text(folder / RESULT_FILE, json.dumps({"status": "ok", "summary": summary}, indent=2) + "\n")
     return summary, "resumed" if resume else "trained"
+
+
+def test_in_folder(args: Sequence[str], folder: Path, ckpt_path: str) -> dict[str, Any]:
+    """``test ARGS --ckpt_path CKPT`` with ``folder`` as its root directory, once: a test that finished before is
+    kept. Returns its summary (``test/*`` scores)."""
+    kept = read_json(folder / TEST_RESULT_FILE)
+    if kept and kept.get("status") == "ok" and kept.get("ckpt_path") == ckpt_path:
+        return kept["summary"]
+    cli_main(["test", *args, "--trainer.default_root_dir", str(folder), "--ckpt_path", ckpt_path])
+    if not is_rank_zero():
+        return {}
+    summary = newest_summary(folder, "test")
+    atomic_write_text(folder / TEST_RESULT_FILE,
+                      json.dumps({"status": "ok", "ckpt_path": ckpt_path, "summary": summary}, indent=2) + "\n")
+    return summary

@@ -29,9 +29,9 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]
         console.print(caption, soft_wrap=True, highlight=False)
 
 
-def write_table(stem: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """``<stem>.csv`` and ``<stem>.md`` holding the table."""
+def write_table(stem: Path, header: Sequence[str], rows: Sequence[Sequence[str]], note: Optional[str] = None) -> None:
+    """``<stem>.csv`` and ``<stem>.md`` holding the table; ``note``, a line under the Markdown table."""
     with stem.with_suffix(".csv").open("w", newline="") as handle:
         csv.writer(handle).writerows([header, *rows])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(row) + " |" for row in rows]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    stem.with_suffix(".md").write_text("\n".join(lines + ([f"\n{note}"] if note else [])) + "\n")

@@ -64,6 +64,7 @@ from datamodules.window_source import LiveWindowSource
 from datamodules.synthetic_videos import render_clip
 from datamodules.video_io import (PyAVFrames, SequentialFrameReader, declared_frame_count, frame_times, probe_video,
                                   read_frames)
+from datamodules.framing import resolve_framing
 from datamodules.windows import WindowSpec, window_starts
 from lightning_app.__main__ import main
 from lightning_app.cli import cli_main
@@ -346,7 +347,8 @@ def test_corrupt_packets_mid_file_are_a_clean_error(tmp_path):
 
 
 def _cache(cache_dir: Path) -> FeatureCache:
-    cache = FeatureCache(cache_dir, key_content(TINY_SPECS, WindowSpec(64, 32, COUNTS, 32)))
+    spec = WindowSpec(64, 32, COUNTS, 32, resolve_framing("encoders", TINY_SPECS))  # as the datamodule keys it
+    cache = FeatureCache(cache_dir, key_content(TINY_SPECS, spec))
     cache.prepare()
     return cache
 

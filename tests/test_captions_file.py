@@ -50,8 +50,13 @@ def test_lookup_by_path_suffix_name_or_stem(tmp_path):
         source.lookup("c.mp4", [0])
     with pytest.raises(ConfigError, match="cannot caption frames"):
         source(torch.zeros(1, 8, 8, 3, dtype=torch.uint8))
-    with pytest.raises(ConfigError, match="captions file .*missing.csv does not exist"):
-        build_encoder("captioner", {"name": "captions-file", "path": str(tmp_path / "missing.csv")}, "model.captioner")
+    # a file not there yet is read at the first lookup (the demo writes its captions with its clips, after the
+    # model is built), and is an error naming it if it is still missing then
+    later = build_encoder("captioner", {"name": "captions-file", "path": str(tmp_path / "later.csv")}, "model.captioner")
+    with pytest.raises(ConfigError, match="captions file .*later.csv does not exist"):
+        later.lookup("a.mp4", [0])
+    (tmp_path / "later.csv").write_text("video,frame,caption\nclips/a.mp4,0,written late\n")
+    assert later.lookup("a.mp4", [5]) == ["written late"]
 
 
 def test_training_reads_the_captions_of_each_windows_text_frames(clips_root, tmp_path):

@@ -96,6 +96,21 @@ def test_validate_with_ckpt_path_reproduces_the_fit_metrics(trained, clips_root,
     assert summary["config_hash"] == fit_summary["config_hash"]
 
 
+def test_a_model_setting_typed_with_ckpt_path_wins_over_the_checkpoints(trained, clips_root, tmp_path):
+    # Lightning puts the checkpoint's hyperparameters over the parsed config (its issue #20801); what the command
+    # line names is put back: validating at threshold 0 calls every window violent
+    _, root_dir = trained
+    fit_summary = _summary(root_dir)
+    cli = cli_main(["validate", "--config", "demo.yaml", *TINY_ENCODERS, *data_args(clips_root), *_common(tmp_path),
+                    "--ckpt_path", fit_summary["ckpt_path"], "--model.threshold", "0.0"])
+    summary = _summary(tmp_path)
+    assert cli.model.hparams.threshold == 0.0
+    violent = summary["val/acc"]  # every window called violent: accuracy is the violent share q, F1 2q / (1 + q)
+    assert summary["val/f1"] == pytest.approx(2 * violent / (1 + violent), abs=1e-6)
+    assert summary["val/f1"] != pytest.approx(fit_summary["val/f1"], abs=1e-3)  # not the checkpoint's threshold
+    assert summary["val/auroc"] == pytest.approx(fit_summary["val/auroc"], abs=1e-6)  # the same weights
+
+
 def test_test_and_predict_with_ckpt_path(trained, clips_root, tmp_path):
     cli, _ = trained
     ckpt = cli.trainer.checkpoint_callback.best_model_path

@@ -136,3 +136,37 @@ def test_a_killed_cv_continues_in_its_folder_and_ends_as_an_uninterrupted_one(cl
     # a finished cv folder is not continued: the same command starts version_1
     assert RunFolder.open(tmp_path / "runs" / "cv", {}, new=False,
                           is_finished=lambda d: (d / "cv_summary.json").is_file()).directory.name == "version_1"
+
+
+def test_nested_cv_scores_each_fold_once_with_choices_made_on_an_inner_fold(clips_root, tmp_path):
+    # two processes (gloo), as a multi-GPU user runs it: every rank tests the checkpoint rank 0's fit chose
+    from datamodules.dvd import write_manifest
+
+    rows = [{"video": f"clips/{p.name}", "label": int(p.name.startswith("violent"))}
+            for p in sorted((clips_root / "clips").glob("*.mp4"))]
+    write_manifest(tmp_path / "nofolds.csv", rows)
+    runs = tmp_path / "runs"
+    result = run_app("cv", "--config", "demo.yaml", "--config", "presets/tiny.yaml", *data_args(clips_root),
+                     "--data.manifest", str(tmp_path / "nofolds.csv"), "--data.num_folds", "4", "--nested",
+                     "--folds", "0", "--trainer.max_epochs", "2", "--trainer.devices", "2",
+                     "--trainer.default_root_dir", str(runs), *QUIET)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "protocol: nested" in result.stdout
+    directory = runs / "cv" / "version_0"
+    table = json.loads((directory / "cv_summary.json").read_text())
+    assert list(table["metrics"]) == ["test/frame_macro_f1", "test/f1", "inner val/f1"]
+    fit = json.loads((directory / "fold_0" / RESULT_FILE).read_text())["summary"]
+    test = json.loads((directory / "fold_0" / "test_result.json").read_text())["summary"]
+    assert table["chosen"]["0"] == {"inner_fold": 1, "threshold": fit["val/frame_best_threshold"],
+                                    "ckpt_path": fit["ckpt_path"]}
+    assert table["metrics"]["test/frame_macro_f1"]["folds"]["0"] == pytest.approx(test["test/frame_macro_f1"])
+    assert table["metrics"]["inner val/f1"]["folds"]["0"] == pytest.approx(fit["val/f1"])
+    runs_of_fold = sorted((directory / "fold_0" / "lightning_logs").glob("version_*"))
+    assert len(runs_of_fold) == 2  # the fit, then the test
+    fit_folds, test_folds = (json.loads((r / "folds.json").read_text()) for r in runs_of_fold)
+    assert (fit_folds["fold"], fit_folds["test_fold"]) == (1, 0) == (test_folds["fold"], test_folds["test_fold"])
+    import yaml
+
+    tested = yaml.safe_load((runs_of_fold[1] / "config.yaml").read_text())
+    assert tested["model"]["threshold"] == pytest.approx(fit["val/frame_best_threshold"])  # the inner fold's choice
+    assert "protocol: nested" in (directory / "cv_table.md").read_text()

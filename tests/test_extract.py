@@ -275,8 +275,10 @@ def test_extract_writes_the_demo_clips_on_first_use(tmp_path, monkeypatch, capsy
     extracts (it used to stop at 'data root not found', first as a parser traceback)."""
     from lightning_app.__main__ import main
 
+    # the demo's captions file is written with its clips, after the model (and its captioner) is built
+    captions = f"{{name: captions-file, path: {tmp_path / 'demo' / 'captions.csv'}}}"
     monkeypatch.setattr(sys, "argv", ["lightning_app", "extract", "--config", "demo.yaml", "--data.root", str(tmp_path / "demo"),
-                                      "--data.num_clips", "10", "--data.clip_size", "32", "--data.num_workers", "0",
+                                      "--model.captioner", captions, "--data.num_clips", "10", "--data.clip_size", "32", "--data.num_workers", "0",
                                       "--data.cache_dir", str(tmp_path / "cache"), "--trainer.default_root_dir", str(tmp_path),
                                       "--trainer.enable_progress_bar", "false"])
     with pytest.raises(SystemExit) as exit_info:

@@ -13,6 +13,9 @@ ENCODERS = {"video": {"name": "videoprism-tiny", "seed": 0}, "clip": {"name": "c
 COUNTS = {"video": 16, "image": 16, "text": 4}
 
 
+WINDOW_SPEC = WindowSpec(64, 32, COUNTS, 32)
+
+
 def _key(**changes):
     args = {"window": 64, "stride": 32, "counts": COUNTS, "frame_size": 32, **changes}
     return cache_key(key_content(args.pop("encoders", ENCODERS), WindowSpec(**args)))
@@ -25,8 +28,11 @@ def test_key_changes_with_everything_that_changes_features(tmp_path):
         _key(encoders={**ENCODERS, "video": {"name": "videoprism-tiny", "seed": 1}}),
         _key(encoders={**ENCODERS, "captioner": {"name": "blip-tiny", "max_new_tokens": 4}}),
         _key(window=32), _key(stride=16), _key(frame_size=64), _key(counts={**COUNTS, "text": 2}),
+        _key(framing={"video": "whole", "image": "crop", "text": "whole"}), _key(framing={"image": "whole"}),
     ]
     assert len({base, *changed}) == len(changed) + 1
+    # a cache of centre crops (all there was before framing) keeps the key it was written under
+    assert "framing" not in key_content(ENCODERS, WINDOW_SPEC) and base == _key(framing={"video": "crop"})
     weights = tmp_path / "w.bin"
     weights.write_bytes(b"1234")
     with_file = _key(encoders={**ENCODERS, "clip": {"name": "open_clip", "pretrained": str(weights)}})

@@ -37,6 +37,22 @@ def test_assigned_folds_are_seeded_stratified_and_cover_every_video(clips_root, 
         assert sorted(int(v.split("/")[1].startswith("violent")) for v, f in folds.items() if f == fold) == [0, 1]
 
 
+def test_a_test_fold_is_held_out_of_training_and_validation(clips_root, tmp_path):
+    rows = [{"video": f"clips/{p.name}", "label": int(p.name.startswith("violent"))} for p in sorted((clips_root / "clips").glob("*.mp4"))]
+    write_manifest(tmp_path / "nofolds.csv", rows)
+    dm = DVDDataModule(str(clips_root), manifest=str(tmp_path / "nofolds.csv"), num_folds=4, fold=1, test_fold=0)
+    folds = dm.fold_assignment()
+    splits = {name: {r.video_id for r in records} for name, records in dm.split_records().items()}
+    assert splits["test"] == {v for v, f in folds.items() if f == 0} and splits["val"] == {v for v, f in folds.items() if f == 1}
+    assert splits["train"] == {v for v, f in folds.items() if f in (2, 3)}
+    with pytest.raises(ConfigError, match="--data.test_fold 1 needs"):
+        DVDDataModule(str(clips_root), fold=1, test_fold=1)
+    with pytest.raises(ConfigError, match="--data.test_fold 0 needs --data.split_mode folds"):
+        DVDDataModule(str(clips_root), split_mode="official", test_fold=0)
+    with pytest.raises(DataError, match="--data.test_fold 9 is not a fold"):
+        DVDDataModule(str(clips_root), manifest=str(tmp_path / "nofolds.csv"), num_folds=4, test_fold=9).split_records()
+
+
 def test_clear_errors_for_bad_data(tmp_path, clips_root):
     with pytest.raises(DataError, match="data root not found"):
         DVDDataModule(str(tmp_path / "nowhere")).setup("fit")

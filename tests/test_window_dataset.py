@@ -138,3 +138,33 @@ def test_close_readers_closes_what_this_process_keeps_open(clips_root):
     dataset.close_readers()
     assert not dataset._readers and reader._forward is None and not reader._frames
     assert torch.equal(dataset[0]["frames"], first)  # opened again when needed
+
+
+def test_each_stream_gets_the_framing_its_encoder_reads(tmp_path):
+    from datamodules.resize import centre_square, frame_views
+    from datamodules.window_source import VideoWindowSource
+    from datamodules.windows import window_starts
+    from tests.test_infer import write_video
+
+    frames = np.zeros((40, 48, 80, 3), np.uint8)  # 5:3, a bright band at the left edge
+    frames[:, :, :12] = 255
+    path = write_video(tmp_path / "wide.mp4", frames, "libx264")
+    spec = WindowSpec(16, 8, {"video": 4, "image": 4, "text": 2}, 24, {"video": "whole", "image": "crop", "text": "whole"})
+    windows = [WindowItem(0, "v", path, s, min(s + 16, 40), np.array([0.0], np.float32), spec.indices(s, 40))
+               for s in window_starts(40, 16, 8)]
+    dataset = WindowDataset(windows, {0: constant_targets(0, 40)}, spec)
+    chunks = list(VideoWindowSource(path, spec, windows_per_chunk=2))
+    from_source = [{name: rows[i] for name, rows in stream_frames(chunk).items()} for chunk in chunks
+                   for i in range(len(chunk["starts"]))]
+    assert len(from_source) == len(windows)
+    for window, source_streams in zip(windows, from_source):
+        streams = {name: value[0] for name, value in stream_frames(dataset[windows.index(window)]).items()}
+        short = {name: torch.from_numpy(read_frames(path, window.indices[name], 24)) for name in streams}
+        assert short["video"].shape[1:3] == (24, 40)  # decoded frames keep their aspect ratio
+        assert torch.equal(streams["image"], centre_square(short["image"], 24))
+        assert streams["video"].shape == (4, 24, 24, 3) and int(streams["video"][:, :, :3].min()) > 200  # whole
+        assert int(streams["image"][:, :, :3].max()) < 30  # the crop loses the band
+        for name in ("video", "text"):
+            assert torch.equal(streams[name], frame_views(short[name], ("whole",), 24)), name
+        for name in streams:  # a file read as windows gives the same frames as the dataset
+            assert torch.equal(streams[name], source_streams[name]), name

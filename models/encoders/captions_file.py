@@ -93,10 +93,23 @@ class CaptionsFile(nn.Module):
 
     reads_captions_by_frame = True
 
-    def __init__(self, table: dict[str, dict[int, str]], source: Path):
+    def __init__(self, source: Path):
+        """Reads ``source`` now if it exists, else at the first lookup: a dataset that writes its captions with
+        its videos (the demo's) writes them after the model is built, before the first batch."""
         super().__init__()
         self.source = source
-        self.table = table
+        self._table: dict[str, dict[int, str]] | None = None
+        if source.exists():
+            self._load()
+
+    @property
+    def table(self) -> dict[str, dict[int, str]]:
+        if self._table is None:
+            self._load()
+        return self._table
+
+    def _load(self) -> None:
+        table = read_captions(self.source)
         self.ordered = {video: sorted(frames) for video, frames in table.items()}
         # also findable by file name and by stem, where that names one video only
         self.aliases: dict[str, str] = {}
@@ -106,6 +119,7 @@ class CaptionsFile(nn.Module):
                 counts[alias] = counts.get(alias, 0) + 1
                 self.aliases[alias] = video
         self.aliases = {alias: video for alias, video in self.aliases.items() if counts[alias] == 1}
+        self._table = table
 
     def _key(self, video: str) -> str:
         """The table's name for a video path: itself, a unique trailing part, its file name or stem."""
@@ -134,5 +148,4 @@ class CaptionsFile(nn.Module):
 @register("captioner", "captions-file")
 def captions_file(path: str) -> CaptionsFile:
     """Precomputed captions from a CSV (``video,frame,caption``) or JSON (video -> frame -> caption) file."""
-    source = Path(path).expanduser()
-    return CaptionsFile(read_captions(source), source)
+    return CaptionsFile(Path(path).expanduser())
