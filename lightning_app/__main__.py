@@ -26,6 +26,7 @@ commands:
   extract    run the frozen encoders once and write the feature cache (--data.cache_dir)
   infer      predictions for video files or streams: --ckpt_path FILE --video ... --out DIR
   submit     the challenge's files for a dataset split: --ckpt_path FILE --data.root DIR --split Test --out DIR
+  sweep      a hyperparameter search (Optuna) from a W&B sweep file: --sweep FILE --trials N; a rerun continues it
 
 `python -m lightning_app COMMAND --help` lists a command's options; `fit --print_config`
 prints the fully resolved config. Configs: configs/ (dvd.yaml, affwild2.yaml, demo.yaml,
@@ -34,7 +35,7 @@ presets/). README.md has the details."""
 
 # the commands that are not Trainer methods: their module and entry point (argv -> exit status)
 COMMANDS = {"cv": "cv_main", "ablate": "ablate_main", "extract": "extract_main", "infer": "infer_main",
-            "submit": "submit_main"}
+            "submit": "submit_main", "sweep": "sweep_main"}
 
 
 def main() -> None:

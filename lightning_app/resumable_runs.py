@@ -141,7 +141,8 @@ def fit_result(folder: Path) -> Optional[dict[str, Any]]:
 def newest_summary(folder: Path, stage: str = "fit") -> dict[str, Any]:
     """The ``summary.json`` of the newest ``stage`` run under ``folder`` (written by rank 0, also when
     the run was in spawned processes)."""
-    found = [p for p in folder.glob(f"lightning_logs/version_*/{SUMMARY_NAME}") if p.is_file()]
+    # in the CSV log's version folder; without a logger (--trainer.logger false), in the folder itself
+    found = [p for p in [*folder.glob(f"lightning_logs/version_*/{SUMMARY_NAME}"), folder / SUMMARY_NAME] if p.is_file()]
     summaries = [(p.stat().st_mtime, read_json(p)) for p in found]
     runs = [s for _, s in sorted(summaries, key=lambda item: item[0]) if s and s.get("stage") == stage]
     if not runs:

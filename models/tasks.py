@@ -142,6 +142,20 @@ Task = Union[ViolenceTask, ValenceArousalTask]
 TASK_CLASSES = {"violence": ViolenceTask, "valence_arousal": ValenceArousalTask}
 
 
+def logged_metrics(task: Task, stage: str = "val", autoencoder: bool = False) -> list[str]:
+    """The metric names an epoch of ``stage`` logs for ``task`` (the keys of ``summary.json``), found by scoring a
+    few made-up predictions as an epoch end does."""
+    count = task.num_outputs
+    preds = torch.linspace(0.1, 0.9, 8).unsqueeze(1).repeat(1, count)
+    targets = (torch.arange(8) % 2).float().unsqueeze(1).repeat(1, count)
+    names = {f"{stage}/loss", *task.window_scores(preds, targets, f"{stage}/")}
+    if stage != "train":
+        names |= set(task.frame_scores(preds, targets, f"{stage}/"))
+    if autoencoder:
+        names.add(f"{stage}/recon_loss")
+    return sorted(names)
+
+
 def make_task(name: TaskName, focal_alpha: float | None, focal_gamma: float, threshold: float,
               regression_loss: RegressionLoss) -> Task:
     if name == "violence":

@@ -68,6 +68,9 @@ def test_fit_writes_a_summary_of_the_best_checkpoint(trained):
     assert summary["val/f1"] == pytest.approx(float(best.best_model_score), abs=1e-6)
     assert set(summary["last_epoch"]) == {"val/acc", "val/auroc", "val/f1", "val/frame_f1", "val/loss", "val/frame_macro_f1",
                                           "val/frame_macro_f1_best", "val/frame_best_threshold"}
+    from models.tasks import ViolenceTask, logged_metrics
+
+    assert logged_metrics(ViolenceTask()) == sorted(summary["last_epoch"])  # what a sweep checks its metric against
     assert summary["monitor"] == "val/f1" and 0 <= summary["best_epoch"] < 3
     assert (Path(cli.trainer.log_dir) / "config.yaml").is_file()
     for plot in ("val_confusion_matrix.png", "val_roc.png", "val_precision_recall.png"):
@@ -221,7 +224,7 @@ def test_help_lists_every_command_quickly_and_each_has_its_own_help(monkeypatch,
                             capture_output=True, text=True, timeout=60)
     assert result.stdout.strip().endswith("exit 0 False")  # torch is never imported for it
     commands = re.findall(r"^  (\w+)\s{2,}", result.stdout, flags=re.M)
-    assert commands == ["fit", "validate", "test", "predict", "cv", "ablate", "extract", "infer", "submit"]
+    assert commands == ["fit", "validate", "test", "predict", "cv", "ablate", "extract", "infer", "submit", "sweep"]
     for command in commands:
         monkeypatch.setattr(sys, "argv", ["lightning_app", command, "--help"])
         with pytest.raises(SystemExit) as exit_info:
