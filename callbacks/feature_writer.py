@@ -37,7 +37,7 @@ class FeatureCacheWriter(Callback):
         self.claims = claims  # released once a video is written (or has failed)
         self.report: dict[str, Any] = {
             "done": [], "errors": [], "seconds": {"decode": 0.0, "encode": 0.0, "write": 0.0, "wait_for_frames": 0.0},
-            "windows": 0, "frames_decoded": 0}
+            "windows": 0, "frames_decoded": 0, "image_frames_encoded": 0, "captions_encoded": 0}
         self._idle_since: float | None = None
         self._parts: dict[str, list[dict[str, Any]]] = {}  # chunks of the videos not complete yet
         self._failed: set[str] = set()
@@ -75,6 +75,8 @@ class FeatureCacheWriter(Callback):
                 continue
             self._parts.setdefault(video, []).append(result)
             self.report["seconds"]["encode"] += result["seconds"]["encode"]
+            for key, count in result.get("encoded", {}).items():
+                self.report[key] += count
             if result["last"]:
                 self._write(self._parts.pop(video))
         self._idle_since = time.perf_counter()

@@ -4,6 +4,7 @@ validation, extraction, batch inference, streaming) hands windows' frames to the
 * ``frames``: (F, S, S, 3) uint8, the distinct decoded frames of all the batch's windows, once in
   each view (framing, ``datamodules/framing.py``) the streams read;
 * ``stream_rows``: per stream, (B, T) long, the rows of ``frames`` each window reads;
+* ``frame_numbers``: (F,) long, the video frame each row of ``frames`` holds;
 * ``stream_lengths``: per stream, (B,) long, how many of a window's T steps are real, the rest
   padding past a short video's end (``windows.real_steps``), masked by the model.
 
@@ -16,6 +17,7 @@ feature cache holds ``features`` (per stream, (B, T, d) float32) in place of bot
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Optional
 
 import torch
 from torch.utils.data import default_collate
@@ -25,7 +27,7 @@ from datamodules.windows import real_steps
 # the three streams of a window, in the order the model, the cache and the outputs use
 STREAMS = ("video", "image", "text")
 # the keys of a batch that hold its frames (joined by ``join_windows``, not stacked)
-FRAME_KEYS = ("frames", "stream_rows")
+FRAME_KEYS = ("frames", "stream_rows", "frame_numbers")
 
 
 def stream_lengths(per_window: Sequence[Mapping[str, Sequence[int]]]) -> dict[str, torch.Tensor]:
@@ -46,7 +48,24 @@ def join_windows(parts: Sequence[dict]) -> dict:
     offsets = torch.tensor([0] + [len(f) for f in frames[:-1]]).cumsum(0)
     rows = {name: torch.cat([part["stream_rows"][name] + offset for part, offset in zip(parts, offsets)])
             for name in parts[0]["stream_rows"]}
-    return {"frames": joined, "stream_rows": rows}
+    numbers = {"frame_numbers": torch.cat([part["frame_numbers"] for part in parts])} if all(
+        "frame_numbers" in part for part in parts) else {}
+    return {"frames": joined, "stream_rows": rows, **numbers}
+
+
+def row_keys(batch: dict) -> Optional[list[tuple[int, int]]]:
+    """(video index, frame number) of each row of a training or evaluation batch's ``frames``: rows of two windows
+    of one video that hold one frame share a key, so the per-frame encoders take it once
+    (``models/frame_encoding.py``). None without ``frame_numbers``."""
+    if "frame_numbers" not in batch or "video_index" not in batch:
+        return None
+    numbers, videos = batch["frame_numbers"].tolist(), batch["video_index"].tolist()
+    keys: list = [None] * len(numbers)
+    for rows in batch["stream_rows"].values():
+        for window, window_rows in enumerate(rows.tolist()):
+            for row in window_rows:
+                keys[row] = (videos[window], numbers[row])
+    return keys
 
 
 def collate_windows(items: Sequence[dict]) -> dict:

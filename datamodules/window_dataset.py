@@ -154,7 +154,8 @@ class WindowDataset(LabelledWindows):
         if len(needed) < len(slots):  # past a short video's end: slots repeat its last frame
             frames = gather_streams(frames, needed, {"slots": slots})["slots"]
         frames = frame_views(frames, self.spec.views, self.spec.frame_size)
-        return {"frames": frames, "stream_rows": self.stream_rows, **self.labels(item)}
+        numbers = torch.tensor(slots, dtype=torch.long).repeat_interleave(len(self.spec.views))  # each row's frame
+        return {"frames": frames, "stream_rows": self.stream_rows, "frame_numbers": numbers, **self.labels(item)}
 
 
 class CachedWindowDataset(LabelledWindows):

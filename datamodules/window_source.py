@@ -2,11 +2,13 @@
 or from live input. Both sources yield the same chunk::
 
     {"frames": (F, S, S, 3) uint8, "stream_rows": {"video": (B, Tv), "image": ..., "text": ...},
-     "stream_lengths": {"video": (B,), ...}, "starts": (B,), "ends": (B,), "text_frames": (B, Tt)}
+     "stream_lengths": {"video": (B,), ...}, "frame_numbers": (F,), "starts": (B,), "ends": (B,),
+     "text_frames": (B, Tt)}
 
 ``frames`` holds the chunk's distinct sampled frames once, in time order (each in the views the
 streams read, ``datamodules/framing.py``: frame i's view v at row i * V + v); ``stream_rows`` says
-which of them each window's streams read; ``text_frames`` are the text stream's frame numbers
+which of them each window's streams read; ``frame_numbers`` the video frame each row holds (by
+which frames shared with the next chunk are encoded once); ``text_frames`` are the text stream's frame numbers
 (by which a captions file is read). The windows are ``WindowSpec.starts`` over the whole video,
 so a finished file yields the same windows from either source.
 
@@ -53,6 +55,7 @@ def window_chunk(read: Callable[[list[int]], np.ndarray], starts: Sequence[int],
                                            dtype=torch.long)
                         for name in spec.per_stream},
         "stream_lengths": stream_lengths(per_window),
+        "frame_numbers": torch.tensor(needed, dtype=torch.long).repeat_interleave(views),  # each row's frame
         "starts": begin,
         "ends": np.minimum(begin + spec.window, num_frames),
         "text_frames": torch.tensor([w.get("text", []) for w in per_window], dtype=torch.long),

@@ -18,6 +18,7 @@ from datamodules.prefetch import prefetch
 from datamodules.video_io import declared_frame_count, frame_times, truncation_warning
 from datamodules.window_source import LiveWindowSource, VideoWindowSource
 from datamodules.windows import WindowSpec
+from models.frame_encoding import FrameMemo
 from models.lit_module import ENCODER_KEYS, VideoFusionModule
 from models.tasks import Task
 from models.timeline import frames_from_windows
@@ -66,17 +67,22 @@ class VideoPredictor:
         return tuple(self.model.task.prediction_names)
 
     @torch.inference_mode()
-    def predict_chunk(self, chunk: dict[str, Any], path: Path | str) -> np.ndarray:
+    def predict_chunk(self, chunk: dict[str, Any], path: Path | str,
+                      memos: Optional[dict[int, FrameMemo]] = None) -> np.ndarray:
         """A chunk of windows (``datamodules.window_source``) -> predictions (B, C). A
-        captions-file captioner looks the captions up by ``path`` and the chunk's ``text_frames``."""
+        captions-file captioner looks the captions up by ``path`` and the chunk's ``text_frames``.
+        ``memos`` (per extractor) carry the per-frame results of the video's chunk before, whose
+        frames this one shares."""
         batch = {"frames": chunk["frames"].to(self.device), "stream_rows": chunk["stream_rows"],
                  "video_path": [str(path)] * len(chunk["starts"]), "text_frames": chunk["text_frames"]}
         lengths = {name: value.to(self.device) for name, value in chunk["stream_lengths"].items()}
+        keys = chunk["frame_numbers"].tolist() if memos is not None else None
         features: dict[int, dict[str, torch.Tensor]] = {}  # per extractor: each window encoded once
         preds = []
         for model in self.models:
             if id(model.extractor) not in features:
-                features[id(model.extractor)] = model.features(batch)
+                memo = memos.setdefault(id(model.extractor), FrameMemo()) if memos is not None else None
+                features[id(model.extractor)] = model.features(batch, keys, memo)
             outputs = model.model(features[id(model.extractor)], lengths)
             preds.append(model.task.predict(outputs.float()))
         return torch.stack(preds).mean(0).cpu().numpy()
@@ -85,7 +91,8 @@ class VideoPredictor:
         """Batch mode: the file decoded front to back once, a chunk of windows at a time, in a
         background thread a chunk or two ahead of the model."""
         source = VideoWindowSource(path, self.spec, self.windows_per_batch)
-        chunks = [(chunk["starts"], chunk["ends"], self.predict_chunk(chunk, path)) for chunk in prefetch(source)]
+        memos: dict[int, FrameMemo] = {}  # frames a chunk shares with the next are encoded once
+        chunks = [(chunk["starts"], chunk["ends"], self.predict_chunk(chunk, path, memos)) for chunk in prefetch(source)]
         starts, ends, preds = (np.concatenate(part) for part in zip(*chunks))
         begin, finish = frame_times(path)
         warning = truncation_warning(declared_frame_count(path), len(begin))

@@ -8,9 +8,10 @@ from typing import Any, Union
 import lightning.pytorch as pl
 import torch
 
-from datamodules.batch import STREAMS, join_windows, stream_frames
+from datamodules.batch import STREAMS, join_windows
 from lightning_app.errors import DataError
 from models.feature_extractor import FrozenFeatureExtractor
+from models.frame_encoding import FrameMemo
 
 
 class FeatureExtractionModule(pl.LightningModule):
@@ -18,13 +19,16 @@ class FeatureExtractionModule(pl.LightningModule):
     ``datamodules.extraction_data.VideoChunkStream`` hands them over), or a list of chunks of one or more videos,
     and returns a list with each chunk's features, window ranges and captions, tagged with its video, for
     ``callbacks.feature_writer.FeatureCacheWriter`` to put together. The chunks of a list go through the encoders in
-    one call (those whose frames have one size), so batches stay full across the ends of short videos. A video that
-    cannot be read, or whose captions cannot be found, comes back as ``{"video", "error"}``.
+    one call (those whose frames have one size), so batches stay full across the ends of short videos; the per-frame
+    encoders see each distinct frame once, also where a video's consecutive chunks overlap (``encoded`` counts them).
+    A video that cannot be read, or whose captions cannot be found, comes back as ``{"video", "error"}``.
     """
 
     def __init__(self, extractor: FrozenFeatureExtractor):
         super().__init__()
         self.extractor = extractor
+        # the per-frame results of the last call, for the next chunks of its videos (models/frame_encoding.py)
+        self.memo = FrameMemo()
 
     def predict_step(self, batch: Union[dict[str, Any], list[dict[str, Any]]], batch_idx: int) -> list[dict[str, Any]]:
         chunks = batch if isinstance(batch, list) else [batch]
@@ -45,16 +49,21 @@ class FeatureExtractionModule(pl.LightningModule):
         started = time.perf_counter()
         paths = [chunk["path"] for chunk in chunks for _ in range(len(chunk["starts"]))]
         text_frames = torch.cat([chunk["text_frames"] for chunk in chunks])
+        # each row's frame across chunks: a video's next chunk reuses the per-frame results of the frames it shares
+        row_keys = [(chunk["path"], number) for chunk in chunks for number in chunk["frame_numbers"].tolist()]
         try:
             joined = join_windows(chunks)
-            streams = stream_frames({**joined, "frames": joined["frames"].to(self.device)})
-            out, captions = self.extractor(*(streams[name] for name in STREAMS), captions_for=(paths, text_frames))
+            out, captions, counts = self.extractor.encode(joined["frames"].to(self.device), joined["stream_rows"],
+                                                          (paths, text_frames), row_keys, self.memo)
         except DataError as error:
             if len(chunks) > 1:  # e.g. one video's captions missing: each chunk alone, so the others go on
                 return [result for chunk in chunks for result in self._encode([chunk])]
             return [{"video": chunks[0]["name"], "error": str(error)}]
         features = {name: out[name].cpu().numpy() for name in STREAMS}  # waits for the device
         seconds = time.perf_counter() - started
+        finished = {chunk["path"] for chunk in chunks if chunk["last"]}
+        self.memo.forget(lambda key: key[0] in finished)
+        encoded = {"image_frames_encoded": counts.image_frames_encoded, "captions_encoded": counts.captions_encoded}
         results, first = [], 0
         for chunk in chunks:
             part = slice(first, first + len(chunk["starts"]))
@@ -67,5 +76,6 @@ class FeatureExtractionModule(pl.LightningModule):
                 # the call's time, shared out by windows
                 "seconds": {"decode": chunk["decode_seconds"], "encode": seconds * len(chunk["starts"]) / len(paths)},
                 "frames_decoded": chunk["frames_decoded"],
+                "encoded": encoded if not results else dict.fromkeys(encoded, 0),  # the call's counts, once
             })
         return results

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Optional
 
 import torch
 from torch import nn
 
 from lightning_app.errors import ConfigError
+from models.frame_encoding import EncodedCounts, FrameMemo, encode_frame_streams
 
 # (video file paths of a batch's windows, (B, Tt) frame numbers of their text-stream frames)
 CaptionKeys = tuple[Sequence[str], torch.Tensor]
@@ -69,9 +70,27 @@ class FrozenFeatureExtractor(nn.Module):
         grouped = [captions[i * text_steps : (i + 1) * text_steps] for i in range(batch)]
         return features, grouped
 
+    def encode(self, frames: torch.Tensor, stream_rows: dict[str, torch.Tensor],
+               captions_for: Optional[CaptionKeys] = None, row_keys: Optional[Sequence[Hashable]] = None,
+               memo: Optional[FrameMemo] = None) -> tuple[dict[str, torch.Tensor], list[list[str]], EncodedCounts]:
+        """A batch in ``datamodules.batch``'s layout -> (features by stream, captions per window, counts). The video
+        encoder reads each window's frames; the per-frame encoders each distinct frame once
+        (``models/frame_encoding.py``; ``row_keys`` and ``memo`` carry frames over from the batch before).
+        Features are cloned out of inference mode, as ``forward``'s are."""
+        features, captions, counts = self._encode_rows(frames, stream_rows, captions_for, row_keys, memo)
+        return {name: value.clone() for name, value in features.items()}, captions, counts
+
+    @torch.inference_mode()
+    def _encode_rows(self, frames, stream_rows, captions_for, row_keys, memo):
+        rows = stream_rows["video"].to(frames.device)
+        video = frames.index_select(0, rows.flatten()).view(*rows.shape, *frames.shape[1:])
+        per_frame, captions, counts = encode_frame_streams(self, frames, stream_rows, captions_for, row_keys, memo)
+        return {"video": self.video(video).float(), **per_frame}, captions, counts
+
     def forward(self, video: torch.Tensor, image: torch.Tensor, text: torch.Tensor,
                 captions_for: Optional[CaptionKeys] = None):
-        """(features by stream, captions as one list of strings per window). A captions-file captioner looks
+        """(features by stream, captions as one list of strings per window) from each window's frames, every
+        frame of every window encoded (``encode`` encodes each distinct frame once). A captions-file captioner looks
         captions up by ``captions_for`` (``CaptionKeys``); other captioners read ``text``."""
         features, captions = self._extract(video, image, text, captions_for)
         return {name: value.clone() for name, value in features.items()}, captions

@@ -7,7 +7,7 @@ from typing import Any, Optional
 import lightning.pytorch as pl
 import torch
 
-from datamodules.batch import STREAMS, stream_frames
+from datamodules.batch import STREAMS, row_keys as batch_row_keys
 from lightning_app.errors import ConfigError
 from lightning_app.lightning_internals import attached_trainer, step_is_logged
 from models.augmentation import FeatureAugmentation, mixup
@@ -15,6 +15,7 @@ from models.autoencoder import StreamReconstructor
 from models.batch_transfer import move_batch
 from models.epoch_predictions import EpochPredictions
 from models.feature_extractor import FrozenFeatureExtractor
+from models.frame_encoding import FrameMemo
 from models.fusion import FusionKind, FusionMode
 from models.fusion_model import StreamFusionModel
 from models.stream_encoder import InputNorm
@@ -145,16 +146,20 @@ class VideoFusionModule(pl.LightningModule):
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         return move_batch(batch, device)  # a direct walk over the batch (models/batch_transfer.py)
 
-    def features(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def features(self, batch: dict[str, Any], row_keys: Optional[list] = None,
+                 memo: Optional[FrameMemo] = None) -> dict[str, torch.Tensor]:
         """The stream features of a batch (``datamodules.batch``): from the frozen encoders
-        (``frames`` and ``stream_rows``), or as cached (``features``)."""
+        (``frames`` and ``stream_rows``), or as cached (``features``). ``row_keys`` and ``memo``
+        carry per-frame results over from the batch before (``FrozenFeatureExtractor.encode``)."""
         if "features" in batch:
             return {name: value.float() for name, value in batch["features"].items()}
         if self.extractor is None:
             raise ConfigError("this model was set up to read cached features, but the batch holds frames")
         captions_for = (batch["video_path"], batch["text_frames"]) if "text_frames" in batch else None
-        streams = stream_frames(batch)
-        features, _ = self.extractor(streams["video"], streams["image"], streams["text"], captions_for)
+        # the per-frame encoders see each distinct frame of the batch once (models/frame_encoding.py): a frame two
+        # windows of one video share is one key (video, frame)
+        keys = row_keys if row_keys is not None else batch_row_keys(batch)
+        features, _, _ = self.extractor.encode(batch["frames"], batch["stream_rows"], captions_for, keys, memo)
         return features
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:

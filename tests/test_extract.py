@@ -17,7 +17,7 @@ from safetensors.numpy import load_file
 from datamodules.batch import stream_frames
 from datamodules.dvd import DVDDataModule
 from datamodules.feature_cache import read_index
-from datamodules.windows import window_starts
+from datamodules.windows import window_indices, window_starts
 from lightning_app.cli import cli_main
 from lightning_app.errors import DataError
 from lightning_app.extract import extract_main, run_extract
@@ -65,6 +65,15 @@ def test_every_window_of_every_video_is_written(extracted, clips_root):
     assert total == summary["windows"]
     # each window's frames were decoded once: no more frames than the union over windows
     assert summary["frames_decoded"] <= sum(int(read_index(p)[0]["num_frames"]) for p in files)
+    # and each distinct frame went once through the per-frame encoders, not once per window reading it
+    distinct = {"image": 0, "text": 0}
+    for path in files:
+        num_frames = int(read_index(path)[0]["num_frames"])
+        per_window = [window_indices(s, 64, {"image": 16, "text": 4}, num_frames) for s in window_starts(num_frames, 64, 32)]
+        for stream in distinct:
+            distinct[stream] += len({i for window in per_window for i in window[stream]})
+    assert (summary["image_frames_encoded"], summary["captions_encoded"]) == (distinct["image"], distinct["text"])
+    assert summary["image_frames_encoded"] < 16 * summary["windows"]  # windows share image frames (text ones, here not)
 
 
 def test_a_second_run_skips_what_is_done(extracted, clips_root):

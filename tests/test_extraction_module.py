@@ -4,8 +4,10 @@ import pytest
 import torch
 from torch import nn
 
+from datamodules.batch import stream_frames
 from lightning_app.errors import DataError
 from models.extraction_module import FeatureExtractionModule
+from models.frame_encoding import EncodedCounts
 
 COUNTS = {"video": 3, "image": 2, "text": 1}
 
@@ -17,7 +19,7 @@ class WindowMeans(nn.Module):
 
     def __init__(self, missing=()):
         super().__init__()
-        self.missing, self.calls = set(missing), []
+        self.missing, self.calls, self.keys = set(missing), [], []
 
     def forward(self, video, image, text, captions_for):
         paths, text_frames = captions_for
@@ -29,6 +31,13 @@ class WindowMeans(nn.Module):
         captions = [[f"{path}@{n}" for n in numbers] for path, numbers in zip(paths, text_frames.tolist())]
         return features, captions
 
+    def encode(self, frames, stream_rows, captions_for, row_keys=None, memo=None):
+        """As ``FrozenFeatureExtractor.encode``: the rows' frames, and the distinct rows of each per-frame stream."""
+        streams = stream_frames({"frames": frames, "stream_rows": stream_rows})
+        features, captions = self(streams["video"], streams["image"], streams["text"], captions_for)
+        self.keys.append(list(row_keys))
+        return features, captions, EncodedCounts(len(stream_rows["image"].unique()), len(stream_rows["text"].unique()))
+
 
 def _chunk(name: str, first_frame: int, windows: int, last: bool, size: int = 4) -> dict:
     frames = 2 + windows  # distinct frames; window w reads frames w, w + 1, w + 2
@@ -38,6 +47,7 @@ def _chunk(name: str, first_frame: int, windows: int, last: bool, size: int = 4)
             "frames": values[:, None, None, None].expand(frames, size, size, 3).clone(),
             "stream_rows": {"video": rows, "image": rows[:, :2], "text": rows[:, 2:]},
             "starts": torch.arange(windows), "ends": torch.arange(windows) + 3, "text_frames": rows[:, 2:] + first_frame,
+            "frame_numbers": torch.arange(first_frame, first_frame + frames),
             "decode_seconds": 0.5, "frames_decoded": frames}
 
 
@@ -60,6 +70,10 @@ def test_chunks_of_several_videos_go_through_in_one_call_and_come_back_apart():
             assert (result["features"][name] == expected[name]).all(), (chunk["name"], name)
         assert result["captions"] == [[f"{chunk['path']}@{n}" for n in row] for row in chunk["text_frames"].tolist()]
         assert result["last"] == chunk["last"] and (result["starts"] == chunk["starts"]).all()
+    # each row named by its video and frame, so the next call can reuse what it shares; the call's counts once
+    assert extractor.keys[0][:4] == [("a.mp4", 10), ("a.mp4", 11), ("a.mp4", 12), ("a.mp4", 13)]
+    assert [r["encoded"] for r in results if "encoded" in r] == [
+        {"image_frames_encoded": 3 + 4 + 2, "captions_encoded": 6}, *[{"image_frames_encoded": 0, "captions_encoded": 0}] * 2]
     shares = [r["seconds"]["encode"] for r in results if "seconds" in r]
     assert shares[0] > 0 and shares == pytest.approx([shares[0], 1.5 * shares[0], 0.5 * shares[0]])  # by windows
 
