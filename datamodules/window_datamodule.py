@@ -39,6 +39,20 @@ EVAL_OPEN_READERS = 2
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("val",)}
 
 
+def check_settings(batch_size: int, num_workers: int, cache_num_workers: int, frame_size: Optional[int], fold: int,
+                   test_fold: Optional[int], split_mode: str, window_order: str) -> None:
+    """Settings that cannot work together or at all, as one ``ConfigError`` naming the key."""
+    for key, value, least in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0),
+                              ("cache_num_workers", cache_num_workers, 0), ("frame_size", frame_size, 1)):
+        if value is not None and value < least:
+            raise ConfigError(f"--data.{key} must be at least {least}, got {value}")
+    if test_fold is not None and (split_mode == "official" or test_fold == fold):
+        raise ConfigError(f"--data.test_fold {test_fold} needs --data.split_mode folds and a --data.fold other "
+                          f"than it (got split_mode {split_mode}, fold {fold})")
+    if window_order not in ("shuffled", "by_video"):
+        raise ConfigError(f"--data.window_order must be shuffled or by_video, got {window_order!r}")
+
+
 class WindowDataModule(pl.LightningDataModule):
     """Sliding windows over a dataset's videos, split into folds by video.
 
@@ -117,17 +131,13 @@ class WindowDataModule(pl.LightningDataModule):
         encoders: Optional[dict[str, Any]] = None,
     ):
         super().__init__()
-        for key, value, least in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0),
-                                  ("cache_num_workers", cache_num_workers, 0), ("frame_size", frame_size, 1)):
-            if value is not None and value < least:
-                raise ConfigError(f"--data.{key} must be at least {least}, got {value}")
+        check_settings(batch_size=batch_size, num_workers=num_workers, cache_num_workers=cache_num_workers,
+                       frame_size=frame_size, fold=fold, test_fold=test_fold, split_mode=split_mode,
+                       window_order=window_order)
         # window settings travel with checkpoints, so ``infer`` can cut videos as training did
         self.save_hyperparameters(ignore=["encoders"])
         self.root = Path(root)
         self.fold, self.num_folds, self.fold_seed = fold, num_folds, fold_seed
-        if test_fold is not None and (split_mode == "official" or test_fold == fold):
-            raise ConfigError(f"--data.test_fold {test_fold} needs --data.split_mode folds and a --data.fold other "
-                              f"than it (got split_mode {split_mode}, fold {fold})")
         self.test_fold = test_fold
         self.split_mode = split_mode
         # the one window specification, given whole to every window source
@@ -137,8 +147,6 @@ class WindowDataModule(pl.LightningDataModule):
         self.on_bad_video = on_bad_video
         self.cache_dir, self.use_cache, self.encoders = cache_dir, use_cache, encoders
         self.cache_num_workers = cache_num_workers
-        if window_order not in ("shuffled", "by_video"):
-            raise ConfigError(f"--data.window_order must be shuffled or by_video, got {window_order!r}")
         self.window_order = window_order
         self.datasets: dict[str, Dataset] = {}
         self._cache_decided: Optional[bool] = None
