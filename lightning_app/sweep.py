@@ -201,6 +201,8 @@ def share_plan(plan: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
     process group (it outlives each fit), it is broadcast. None ends the sweep on every rank."""
     import torch.distributed as dist
 
+    if plan is None and is_rank_zero():
+        os.environ.pop(PLAN_ENV, None)  # the sweep is over: no later fit of this process inherits it
     if dist.is_available() and dist.is_initialized():
         return from_rank_zero(plan)
     if is_rank_zero():

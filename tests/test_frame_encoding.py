@@ -25,7 +25,7 @@ def videos(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("frame_encoding")
     paths = []
-    for index, frames in enumerate((300, 20)):  # a short tail after the last regular window, and a padded video
+    for index, frames in enumerate((200, 20)):  # a short tail after the last regular window, and a padded video
         path = folder / f"v{index}.mp4"
         write_mp4(path, render_clip(bool(index), frames, 32, np.random.default_rng(index)), fps=24)
         paths.append(path)

@@ -144,7 +144,7 @@ def test_cross_attention_over_sequences_solves_what_no_other_fusion_can():
             torch.manual_seed(0)
             model = StreamFusionModel({s: 20 for s in ("video", "image", "text")}, hidden_dim=32, dropout=0.0, **options)
             optimiser = torch.optim.Adam(model.parameters(), 3e-3)
-            for step in range(500):
+            for step in range(300):  # cross-attention is past 0.9 by step 250, the others stay near 0.58
                 features, labels = _retrieval_task(64, seed=step)
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(model(features), labels)
                 optimiser.zero_grad()

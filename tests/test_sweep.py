@@ -98,11 +98,11 @@ def test_pruning_stops_a_clearly_worse_trial_on_both_ddp_ranks(clips_root, cache
     runs = tmp_path / "runs"
     pruning = ["--pruner", "median", "--pruner_startup", "1", "--pruner_warmup", "1"]
     good = _sweep_file(tmp_path / "good.yaml", {"model.lr": {"value": 0.003}}, name="prune")
-    first = run_app("sweep", *_fit_args(clips_root, cache, runs, epochs=4), "--sweep", good, "--trials", "1", *pruning)
+    first = run_app("sweep", *_fit_args(clips_root, cache, runs, epochs=3), "--sweep", good, "--trials", "1", *pruning)
     assert first.returncode == 0, first.stderr[-2000:]
     # the same study, a trial that cannot learn (lr 0), as a 2-process gloo DDP run: both ranks must stop together
     frozen = _sweep_file(tmp_path / "frozen.yaml", {"model.lr": {"value": 0.0}}, name="prune")
-    second = run_app("sweep", *_fit_args(clips_root, cache, runs, epochs=4), "--sweep", frozen, "--trials", "2",
+    second = run_app("sweep", *_fit_args(clips_root, cache, runs, epochs=3), "--sweep", frozen, "--trials", "2",
                      "--trainer.devices", "2", *pruning)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "trial 1: val/loss" in second.stdout and "(pruned after epoch 1)" in second.stdout
@@ -110,7 +110,7 @@ def test_pruning_stops_a_clearly_worse_trial_on_both_ddp_ranks(clips_root, cache
     assert [r["state"] for r in rows] == ["complete", "pruned"]
     with next((runs / "sweeps" / "prune" / "trial_001").rglob("metrics.csv")).open() as handle:
         trained = {int(row["epoch"]) for row in csv.DictReader(handle) if row.get("train/loss")}
-    assert trained == {0, 1}  # stopped after epoch 1 of 4 (then the kept checkpoint is validated once more)
+    assert trained == {0, 1}  # stopped after epoch 1 of 3 (then the kept checkpoint is validated once more)
 
 
 def test_errors_before_any_trial(clips_root, cache, tmp_path):
