@@ -53,12 +53,17 @@ class FrozenFeatureExtractor(nn.Module):
     def _captions(self, text: torch.Tensor, captions_for: Optional[CaptionKeys]) -> list[str]:
         if not self.captions_by_frame:
             return self.captioner(text.reshape(-1, *text.shape[2:]))
+        videos, frames = self.caption_keys(captions_for)
+        return [caption for video, numbers in zip(videos, frames.tolist())
+                for caption in self.captioner.lookup(video, numbers)]
+
+    @staticmethod
+    def caption_keys(captions_for: Optional[CaptionKeys]) -> CaptionKeys:
+        """The windows' videos and text frame numbers a captions file is read by; an error without them."""
         if captions_for is None:
             raise ConfigError("model.captioner reads a captions file: "
                               "it needs each window's video and text frame numbers")
-        videos, frames = captions_for
-        return [caption for video, numbers in zip(videos, frames.tolist())
-                for caption in self.captioner.lookup(video, numbers)]
+        return captions_for
 
     @torch.inference_mode()
     def _extract(self, video: torch.Tensor, image: torch.Tensor, text: torch.Tensor,

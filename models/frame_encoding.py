@@ -127,11 +127,7 @@ def _captions(extractor: Any, frames: torch.Tensor, text_rows: torch.Tensor, wan
         return []
     if not extractor.captions_by_frame:
         return list(zip(wanted, extractor.captioner(frames.index_select(0, torch.tensor(wanted, device=frames.device)))))
-    if caption_sources is None:
-        from lightning_app.errors import ConfigError
-
-        raise ConfigError("model.captioner reads a captions file: it needs each window's video and text frame numbers")
-    videos, numbers = caption_sources
+    videos, numbers = extractor.caption_keys(caption_sources)
     position = {}
     for window, row_list in enumerate(text_rows.tolist()):
         for step, row in enumerate(row_list):
